@@ -1,0 +1,159 @@
+//! The quickstart: `cargo run --example quickstart`.
+//!
+//! Starts on 127.0.0.1:3000 (`SHIELDWALL_ADDR` changes it) with no setup. The HS256
+//! secret comes from `SHIELDWALL_JWT_SECRET`; without it a random development secret is
+//! generated and loudly marked as such. Prints ready-to-paste curl commands.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use shieldwall::prelude::*;
+
+const ISSUER: &str = "shieldwall-quickstart";
+const AUDIENCE: &str = "quickstart-api";
+
+#[derive(Clone, Default)]
+struct AppState {
+    users: Arc<Mutex<HashMap<String, User>>>,
+}
+
+#[derive(Clone, Serialize)]
+struct User {
+    id: String,
+    username: String,
+    email: String,
+    age: u8,
+}
+
+#[derive(Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    #[validate(length(min = 1, max = 50))]
+    username: String,
+    #[validate(email)]
+    email: String,
+    #[validate(range(min = 0, max = 150))]
+    age: u8,
+}
+
+/// Liveness: anyone may ask.
+#[secure(get "/health", public)]
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Who am I? Any authenticated caller.
+#[secure(get "/me", auth)]
+async fn me(user: Principal) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "sub": user.subject(),
+        "roles": user.roles(),
+        "scopes": user.scopes(),
+    }))
+}
+
+/// Create a user. Admins only, five a minute per caller.
+#[secure(post "/users", role = "admin", rate = "5/min")]
+async fn create_user(
+    State(state): State<AppState>,
+    Json(body): Json<NewUser>,
+) -> (axum::http::StatusCode, Json<User>) {
+    let user = User {
+        id: body.username.clone(),
+        username: body.username,
+        email: body.email,
+        age: body.age,
+    };
+    state
+        .users
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(user.id.clone(), user.clone());
+    (axum::http::StatusCode::CREATED, Json(user))
+}
+
+/// Read a user: admins any record, users their own.
+#[secure(get "/users/{id}", allow = any(role("admin"), owner("id")))]
+async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<User>, Problem> {
+    state
+        .users
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| {
+            Problem::new(axum::http::StatusCode::NOT_FOUND, "not-found", "Not Found")
+                .with_detail("No user with that id.")
+        })
+}
+
+fn mint(secret: &[u8], sub: &str, roles: &[&str]) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "roles": roles,
+        "scope": "users:read", "iat": now, "exp": now + 3600,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::EncodingKey::from_secret(secret)
+        .and_then(|key| jsonwebtoken::encode(&header, &claims, &key))
+        .unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let secret = match std::env::var("SHIELDWALL_JWT_SECRET") {
+        Ok(s) if !s.is_empty() => s.into_bytes(),
+        _ => {
+            let s: [u8; 32] = rand::random();
+            let s = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+            eprintln!("\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set, so a random HS256");
+            eprintln!("!!! secret was generated for this run. Tokens die with the process.");
+            eprintln!("!!! Never run like this in production.\n");
+            s.into_bytes()
+        }
+    };
+
+    let app = Shieldwall::<AppState>::new()
+        .jwt(Jwt::hs256(secret.clone()).issuer(ISSUER).audience(AUDIENCE))
+        .routes(routes![health, me, create_user, get_user])
+        .build()?
+        .with_state(AppState::default());
+
+    let addr = std::env::var("SHIELDWALL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let admin = mint(&secret, "alice", &["admin"]);
+    let user = mint(&secret, "bob", &["user"]);
+
+    println!("shieldwall quickstart listening on {base}\n");
+    println!("ADMIN={admin}");
+    println!("USER={user}\n");
+    println!("# 200: public health check\ncurl -i {base}/health\n");
+    println!("# 401: no token\ncurl -i {base}/me\n");
+    println!("# 200: who am I\ncurl -i -H \"Authorization: Bearer $USER\" {base}/me\n");
+    println!(
+        "# 403: bob is not an admin\ncurl -i -H \"Authorization: Bearer $USER\" -H 'Content-Type: application/json' \\\n  -d '{{\"username\":\"carol\",\"email\":\"carol@example.com\",\"age\":30}}' {base}/users\n"
+    );
+    println!(
+        "# 201: alice creates bob\ncurl -i -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' \\\n  -d '{{\"username\":\"bob\",\"email\":\"bob@example.com\",\"age\":30}}' {base}/users\n"
+    );
+    println!(
+        "# 422: invalid body (empty username, bad email, age out of range)\ncurl -i -H \"Authorization: Bearer $ADMIN\" -H 'Content-Type: application/json' \\\n  -d '{{\"username\":\"\",\"email\":\"nope\",\"age\":200}}' {base}/users\n"
+    );
+    println!(
+        "# 429: the sixth create within a minute\nfor i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"Authorization: Bearer $ADMIN\" \\\n  -H 'Content-Type: application/json' -d \"{{\\\"username\\\":\\\"u$i\\\",\\\"email\\\":\\\"u$i@example.com\\\",\\\"age\\\":1}}\" {base}/users; done\n"
+    );
+    println!("# 200: bob reads his own record; 403: bob reads alice's\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/bob\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/alice\n");
+
+    shieldwall::serve(app, listener).await?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Code generation: the user's function unchanged, a unit struct of the same name in the
+//! type namespace, its static policy, compile-time assertions at the user's argument
+//! types, and the `RouteFactory` impl whose handler enforces the policy.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ItemFn;
+use syn::spanned::Spanned;
+
+use crate::check::{AccessM, ArgKind, Model, Per};
+use crate::parse::{AllowExpr, Args, RoleSpec};
+
+pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStream {
+    let p = quote!(::shieldwall::__private);
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let name_str = name.to_string();
+    let path = &args.path;
+    let method = format_ident!("{}", model.method);
+
+    // ---- the static policy ----
+    let access = match &model.access {
+        AccessM::Public => quote!(#p::Access::Public),
+        AccessM::Authenticated { auth, roles, scopes, allow } => {
+            let auth = format_ident!("{}", auth);
+            let roles = roles.iter().map(|r| role_ref(r));
+            let allow = match allow {
+                Some(e) => {
+                    let e = allow_expr(e);
+                    quote!(::core::option::Option::Some(&#e))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote! {
+                #p::Access::Authenticated(#p::Requirements {
+                    auth: #p::AuthKind::#auth,
+                    roles: &[#(#roles),*],
+                    scopes: &[#(#scopes),*],
+                    allow: #allow,
+                })
+            }
+        }
+    };
+    let rates = model.rates.iter().map(|r| {
+        let count = r.count;
+        let period = r.period_secs;
+        let burst = r.burst;
+        let text = &r.text;
+        let per = format_ident!(
+            "{}",
+            match r.per {
+                Per::User => "User",
+                Per::Ip => "Ip",
+                Per::Key => "Key",
+                Per::Global => "Global",
+            }
+        );
+        quote!(#p::Rate { count: #count, period_secs: #period, per: #p::Per::#per, burst: #burst, text: #text })
+    });
+    let body_limit = match model.body_limit {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let validate = model.validate;
+
+    // ---- compile-time assertions, spanned at the user's types ----
+    let (check_generics, check_state) = match &model.state {
+        Some(t) => (quote!(), quote!(#t)),
+        None => (
+            quote!(<__ShieldwallS: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static>),
+            quote!(__ShieldwallS),
+        ),
+    };
+    let n = model.args.len();
+    let mut asserts = Vec::new();
+    for (i, a) in model.args.iter().enumerate() {
+        let ty = &a.ty;
+        let last = i + 1 == n;
+        match &a.kind {
+            ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) => {
+                asserts.push(quote_spanned!(t.span()=> #p::assert_deserialize::<#t>();));
+            }
+            ArgKind::Path(_) | ArgKind::Other if last => {
+                asserts.push(quote_spanned!(ty.span()=> #p::assert_last::<#ty, #check_state, _>();));
+            }
+            ArgKind::Path(_) | ArgKind::Other => {
+                asserts.push(quote_spanned!(ty.span()=> #p::assert_parts::<#ty, #check_state>();));
+            }
+        }
+        if a.validated {
+            let inner = match &a.kind {
+                ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) | ArgKind::Path(Some(t)) => t,
+                _ => continue,
+            };
+            asserts.push(quote_spanned!(inner.span()=> #p::assert_validated::<#inner>();));
+        }
+    }
+
+    // ---- the handler body: extraction after enforcement, body last ----
+    let mut bounds = Vec::new();
+    let mut generic_m = false;
+    let mut extract = Vec::new();
+    let mut call_args = Vec::new();
+    for (i, a) in model.args.iter().enumerate() {
+        let ty = &a.ty;
+        let last = i + 1 == n;
+        let var = format_ident!("__shieldwall_arg{}", i);
+        call_args.push(var.clone());
+        let check = |value: TokenStream, span: Span| {
+            if a.validated {
+                quote_spanned! {span=>
+                    if let ::core::result::Result::Err(rej) = #p::validate(#value) {
+                        return __shieldwall_fin.reject(rej);
+                    }
+                }
+            } else {
+                quote!()
+            }
+        };
+        let code = match &a.kind {
+            ArgKind::Json(t) | ArgKind::Form(t) => {
+                let (reader, wrap) = match &a.kind {
+                    ArgKind::Json(_) => (quote!(#p::json), quote!(#p::Json)),
+                    _ => (quote!(#p::form), quote!(#p::Form)),
+                };
+                let v = check(quote!(&__shieldwall_v), t.span());
+                quote! {
+                    let #var = {
+                        let __shieldwall_limit = __shieldwall_fin.body_limit();
+                        let __shieldwall_req = #p::Request::from_parts(__shieldwall_parts, __shieldwall_body);
+                        match #reader::<#t>(__shieldwall_req, __shieldwall_limit).await {
+                            ::core::result::Result::Ok(__shieldwall_v) => { #v #wrap(__shieldwall_v) }
+                            ::core::result::Result::Err(rej) => return __shieldwall_fin.reject(rej),
+                        }
+                    };
+                }
+            }
+            ArgKind::Query(t) => {
+                let v = check(quote!(&__shieldwall_v), t.span());
+                quote! {
+                    let #var = match #p::query::<#t>(&__shieldwall_parts) {
+                        ::core::result::Result::Ok(__shieldwall_v) => { #v #p::Query(__shieldwall_v) }
+                        ::core::result::Result::Err(rej) => return __shieldwall_fin.reject(rej),
+                    };
+                }
+            }
+            ArgKind::Path(_) | ArgKind::Other if !last || matches!(a.kind, ArgKind::Path(_)) => {
+                bounds.push(quote!(#ty: #p::FromRequestParts<__ShieldwallS>));
+                let v = match &a.kind {
+                    ArgKind::Path(Some(t)) => check(quote!(&__shieldwall_v.0), t.span()),
+                    _ => quote!(),
+                };
+                quote! {
+                    let #var = match <#ty as #p::FromRequestParts<__ShieldwallS>>::from_request_parts(&mut __shieldwall_parts, &__shieldwall_state).await {
+                        ::core::result::Result::Ok(__shieldwall_v) => { #v __shieldwall_v }
+                        ::core::result::Result::Err(e) => return __shieldwall_fin.reject_response(#p::IntoResponse::into_response(e)),
+                    };
+                }
+            }
+            ArgKind::Path(_) | ArgKind::Other => {
+                generic_m = true;
+                bounds.push(quote!(#ty: #p::FromRequest<__ShieldwallS, __ShieldwallM>));
+                quote! {
+                    let #var = {
+                        let __shieldwall_req = match #p::body_request(__shieldwall_parts, __shieldwall_body, &__shieldwall_fin) {
+                            ::core::result::Result::Ok(r) => r,
+                            ::core::result::Result::Err(res) => return res,
+                        };
+                        match <#ty as #p::FromRequest<__ShieldwallS, __ShieldwallM>>::from_request(__shieldwall_req, &__shieldwall_state).await {
+                            ::core::result::Result::Ok(v) => v,
+                            ::core::result::Result::Err(e) => return __shieldwall_fin.reject_response(#p::IntoResponse::into_response(e)),
+                        }
+                    };
+                }
+            }
+        };
+        extract.push(code);
+    }
+    let (impl_generics, m_ty) = if generic_m {
+        (quote!(<__ShieldwallS, __ShieldwallM>), quote!(__ShieldwallM))
+    } else {
+        (quote!(<__ShieldwallS>), quote!(()))
+    };
+    let ret_span = match &item.sig.output {
+        syn::ReturnType::Default => item.sig.ident.span(),
+        syn::ReturnType::Type(_, t) => t.span(),
+    };
+    let respond = quote_spanned! {ret_span=>
+        #p::IntoResponse::into_response(#name(#(#call_args),*).await)
+    };
+
+    let doc = format!(
+        "The `#[secure]` route of [`{name_str}`](fn@{name_str}): `{} {}`.",
+        args.method.to_string().to_uppercase(),
+        path.value()
+    );
+
+    quote! {
+        #item
+
+        #[doc = #doc]
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        const _: () = {
+            #[allow(dead_code, clippy::all, clippy::pedantic)]
+            fn __shieldwall_assertions #check_generics () {
+                #(#asserts)*
+            }
+
+            static __SHIELDWALL_POLICY: #p::Policy = #p::Policy {
+                method: #p::Method::#method,
+                path: #path,
+                handler: #name_str,
+                access: #access,
+                rates: &[#(#rates),*],
+                body_limit: #body_limit,
+                validate: #validate,
+            };
+
+            #[automatically_derived]
+            impl #impl_generics #p::RouteFactory<__ShieldwallS, #m_ty> for #name
+            where
+                __ShieldwallS: ::core::clone::Clone + ::core::marker::Send + ::core::marker::Sync + 'static,
+                #(#bounds,)*
+            {
+                const POLICY: &'static #p::Policy = &__SHIELDWALL_POLICY;
+
+                #[allow(unused_variables, unused_mut, clippy::all, clippy::pedantic)]
+                fn method_router(__shieldwall_guard: #p::Guard) -> #p::MethodRouter<__ShieldwallS> {
+                    #p::on(
+                        #p::Method::#method,
+                        move |#p::State(__shieldwall_state): #p::State<__ShieldwallS>, __shieldwall_req: #p::Request| {
+                            let __shieldwall_guard = ::core::clone::Clone::clone(&__shieldwall_guard);
+                            async move {
+                                let (mut __shieldwall_parts, __shieldwall_body, __shieldwall_fin) =
+                                    match __shieldwall_guard.enter(#name_str, __shieldwall_req).await {
+                                        ::core::result::Result::Ok(v) => v,
+                                        ::core::result::Result::Err(res) => return res,
+                                    };
+                                #(#extract)*
+                                __shieldwall_fin.finish(#respond)
+                            }
+                        },
+                    )
+                }
+            }
+        };
+    }
+}
+
+fn role_ref(r: &RoleSpec) -> TokenStream {
+    let p = quote!(::shieldwall::__private);
+    match r {
+        RoleSpec::Name(lit) => quote!(#p::RoleRef::Name(#lit)),
+        RoleSpec::Typed(expr) => {
+            let call = quote_spanned!(expr.span()=> #p::role_name(&#expr));
+            quote! {
+                #p::RoleRef::Typed({
+                    fn __shieldwall_role() -> &'static str { #call }
+                    __shieldwall_role
+                })
+            }
+        }
+    }
+}
+
+fn allow_expr(e: &AllowExpr) -> TokenStream {
+    let p = quote!(::shieldwall::__private);
+    match e {
+        AllowExpr::Role(r) => {
+            let r = role_ref(r);
+            quote!(#p::Expr::Role(#r))
+        }
+        AllowExpr::Scope(s) => quote!(#p::Expr::Scope(#s)),
+        AllowExpr::Owner(s) => quote!(#p::Expr::Owner(#s)),
+        AllowExpr::Any(xs) => {
+            let xs = xs.iter().map(allow_expr);
+            quote!(#p::Expr::Any(&[#(#xs),*]))
+        }
+        AllowExpr::All(xs) => {
+            let xs = xs.iter().map(allow_expr);
+            quote!(#p::Expr::All(&[#(#xs),*]))
+        }
+        AllowExpr::Not(x) => {
+            let x = allow_expr(x);
+            quote!(#p::Expr::Not(&#x))
+        }
+        AllowExpr::Predicate(path) => {
+            quote_spanned!(path.span()=> #p::Expr::Predicate(#path))
+        }
+    }
+}

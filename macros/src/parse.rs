@@ -1,0 +1,406 @@
+//! The attribute grammar: `METHOD "PATH" (, key [= value])*`.
+//!
+//! A hand-written parser: one branch per key, every token kept with its value so later
+//! checks can point at it. Semantic mistakes (unknown or duplicate keys, bad values) are
+//! collected and reported together; a syntax error stops parsing.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitBool, LitStr, Token, bracketed, parenthesized};
+
+/// The parsed attribute.
+pub(crate) struct Args {
+    pub(crate) method: Ident,
+    pub(crate) path: LitStr,
+    pub(crate) public: Option<Ident>,
+    pub(crate) auth: Option<(Ident, Option<LitStr>)>,
+    pub(crate) role: Option<(Ident, RoleSpec)>,
+    pub(crate) roles: Option<(Ident, Vec<RoleSpec>)>,
+    pub(crate) scope: Option<(Ident, LitStr)>,
+    pub(crate) scopes: Option<(Ident, Vec<LitStr>)>,
+    pub(crate) allow: Option<(Ident, AllowExpr)>,
+    pub(crate) rate: Option<(Ident, Vec<LitStr>)>,
+    pub(crate) body_limit: Option<(Ident, LitStr)>,
+    pub(crate) validate: Option<(Ident, LitBool)>,
+}
+
+/// A role: a string, or an expression of a type implementing `Role`.
+pub(crate) enum RoleSpec {
+    Name(LitStr),
+    Typed(syn::Expr),
+}
+
+/// An `allow = …` expression.
+pub(crate) enum AllowExpr {
+    Role(RoleSpec),
+    Scope(LitStr),
+    Owner(LitStr),
+    Any(Vec<AllowExpr>),
+    All(Vec<AllowExpr>),
+    Not(Box<AllowExpr>),
+    Predicate(syn::Path),
+}
+
+pub(crate) const KEYS: &[&str] = &[
+    "public",
+    "auth",
+    "role",
+    "roles",
+    "scope",
+    "scopes",
+    "allow",
+    "rate",
+    "body_limit",
+    "validate",
+];
+
+const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
+
+/// Parse the attribute's tokens. `Err` carries every error found.
+pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
+    let mut errors: Option<syn::Error> = None;
+    let parser = |input: ParseStream<'_>| parse_args(input, &mut errors);
+    let parsed = parser.parse2(tokens);
+    match (parsed, errors) {
+        (Ok(args), None) => Ok(args),
+        (Ok(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(e),
+        (Err(e), Some(mut all)) => {
+            all.combine(e);
+            Err(all)
+        }
+    }
+}
+
+fn push(errors: &mut Option<syn::Error>, e: syn::Error) {
+    match errors {
+        Some(all) => all.combine(e),
+        None => *errors = Some(e),
+    }
+}
+
+fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::Result<Args> {
+    if input.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "#[secure] needs a method and a path: `#[secure(get \"/users/{id}\", role = \"admin\")]`",
+        ));
+    }
+    let method: Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[secure] starts with the HTTP method, lower-case, then the path: `#[secure(get \"/users\", ...)]`",
+        )
+    })?;
+    check_method(&method, errors);
+    let path: LitStr = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected the route path as a string after the method: `get \"/users/{id}\"`",
+        )
+    })?;
+
+    let mut args = Args {
+        method,
+        path,
+        public: None,
+        auth: None,
+        role: None,
+        roles: None,
+        scope: None,
+        scopes: None,
+        allow: None,
+        rate: None,
+        body_limit: None,
+        validate: None,
+    };
+
+    while !input.is_empty() {
+        input.parse::<Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        let name = key.to_string();
+        macro_rules! set {
+            ($field:ident, $value:expr) => {{
+                let value = $value;
+                if args.$field.is_some() {
+                    push(
+                        errors,
+                        syn::Error::new(
+                            key.span(),
+                            format!("duplicate key `{name}`: give each key once"),
+                        ),
+                    );
+                } else {
+                    args.$field = Some((key.clone(), value));
+                }
+            }};
+        }
+        match name.as_str() {
+            "public" => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        input.span(),
+                        "`public` takes no value: write `public`",
+                    ));
+                }
+                if args.public.is_some() {
+                    push(
+                        errors,
+                        syn::Error::new(key.span(), "duplicate key `public`: give each key once"),
+                    );
+                }
+                args.public = Some(key.clone());
+            }
+            "auth" => {
+                let value = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    let lit: LitStr = input.parse().map_err(|e| {
+                        syn::Error::new(e.span(), "expected `auth = \"jwt\"`, `\"api_key\"` or `\"any\"`")
+                    })?;
+                    if !matches!(lit.value().as_str(), "jwt" | "api_key" | "any") {
+                        push(
+                            errors,
+                            syn::Error::new(
+                                lit.span(),
+                                format!(
+                                    "unknown authenticator {:?}: write `auth = \"jwt\"`, `auth = \"api_key\"` or `auth = \"any\"`",
+                                    lit.value()
+                                ),
+                            ),
+                        );
+                    }
+                    Some(lit)
+                } else {
+                    None
+                };
+                set!(auth, value);
+            }
+            "role" => {
+                eq(input, "role = \"admin\"")?;
+                set!(role, parse_role(input)?);
+            }
+            "roles" => {
+                eq(input, "roles = [\"admin\", \"editor\"]")?;
+                let content;
+                bracketed!(content in input);
+                let list = Punctuated::<RoleSpecP, Token![,]>::parse_terminated(&content)?;
+                set!(roles, list.into_iter().map(|r| r.0).collect::<Vec<_>>());
+            }
+            "scope" => {
+                eq(input, "scope = \"users:write\"")?;
+                set!(scope, lit_str(input, "scope = \"users:write\"")?);
+            }
+            "scopes" => {
+                eq(input, "scopes = [\"users:read\", \"users:write\"]")?;
+                let content;
+                bracketed!(content in input);
+                let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                set!(scopes, list.into_iter().collect::<Vec<_>>());
+            }
+            "allow" => {
+                eq(input, "allow = any(role(\"admin\"), owner(\"id\"))")?;
+                set!(allow, parse_allow(input)?);
+            }
+            "rate" => {
+                eq(input, "rate = \"5/min\"")?;
+                let list = if input.peek(syn::token::Bracket) {
+                    let content;
+                    bracketed!(content in input);
+                    Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+                        .into_iter()
+                        .collect()
+                } else {
+                    vec![lit_str(input, "rate = \"5/min\" or rate = [\"5/min\", \"1000/day\"]")?]
+                };
+                set!(rate, list);
+            }
+            "body_limit" => {
+                eq(input, "body_limit = \"64KiB\"")?;
+                set!(body_limit, lit_str(input, "body_limit = \"64KiB\"")?);
+            }
+            "validate" => {
+                eq(input, "validate = false")?;
+                let b: LitBool = input.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "expected `validate = false` (or `validate = true`)")
+                })?;
+                set!(validate, b);
+            }
+            _ => {
+                let hint = match suggest(&name, KEYS) {
+                    Some(s) => format!("unknown key `{name}`; did you mean `{s}`?"),
+                    None => format!(
+                        "unknown key `{name}`; expected one of: {}",
+                        KEYS.join(", ")
+                    ),
+                };
+                push(errors, syn::Error::new(key.span(), hint));
+                // Skip this item's value so the remaining keys are still checked.
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<TokenTree>()?;
+                }
+            }
+        }
+    }
+    Ok(args)
+}
+
+fn check_method(method: &Ident, errors: &mut Option<syn::Error>) {
+    let m = method.to_string();
+    if METHODS.contains(&m.as_str()) {
+        return;
+    }
+    let lower = m.to_ascii_lowercase();
+    let msg = if lower == "trace" || lower == "connect" {
+        format!(
+            "{} is refused: it has no place in an API (TRACE enables cross-site tracing); use one of {}",
+            m.to_ascii_uppercase(),
+            METHODS.join(", ")
+        )
+    } else if METHODS.contains(&lower.as_str()) {
+        format!("write the method in lower case: `{lower}`")
+    } else if let Some(s) = suggest(&lower, METHODS) {
+        format!("unknown HTTP method `{m}`; did you mean `{s}`?")
+    } else {
+        format!("unknown HTTP method `{m}`; use one of {}", METHODS.join(", "))
+    };
+    push(errors, syn::Error::new(method.span(), msg));
+}
+
+fn eq(input: ParseStream<'_>, example: &str) -> syn::Result<()> {
+    input
+        .parse::<Token![=]>()
+        .map(|_| ())
+        .map_err(|e| syn::Error::new(e.span(), format!("expected `=` here: `{example}`")))
+}
+
+fn lit_str(input: ParseStream<'_>, example: &str) -> syn::Result<LitStr> {
+    input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("expected a string: `{example}`")))
+}
+
+struct RoleSpecP(RoleSpec);
+
+impl syn::parse::Parse for RoleSpecP {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        parse_role(input).map(RoleSpecP)
+    }
+}
+
+fn parse_role(input: ParseStream<'_>) -> syn::Result<RoleSpec> {
+    if input.peek(LitStr) {
+        return Ok(RoleSpec::Name(input.parse()?));
+    }
+    let path: syn::ExprPath = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected a role: a string (`\"admin\"`) or a typed role (`Role::Admin`)",
+        )
+    })?;
+    Ok(RoleSpec::Typed(syn::Expr::Path(path)))
+}
+
+fn parse_allow(input: ParseStream<'_>) -> syn::Result<AllowExpr> {
+    let path: syn::Path = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected a policy expression: role(..), scope(..), owner(\"param\"), any(..), all(..), not(..) or a path to a predicate fn",
+        )
+    })?;
+    if !input.peek(syn::token::Paren) {
+        return Ok(AllowExpr::Predicate(path));
+    }
+    let content;
+    let paren = parenthesized!(content in input);
+    let Some(ident) = path.get_ident() else {
+        return Err(syn::Error::new_spanned(
+            &path,
+            "a predicate is named by its path, not called: write `allow = my_module::is_staff`",
+        ));
+    };
+    let name = ident.to_string();
+    let one_str = |what: &str| -> syn::Result<LitStr> {
+        let lit: LitStr = content.parse().map_err(|e| {
+            syn::Error::new(e.span(), format!("expected a string: `{what}(\"...\")`"))
+        })?;
+        if !content.is_empty() {
+            return Err(content.error(format!("`{what}` takes one string")));
+        }
+        Ok(lit)
+    };
+    match name.as_str() {
+        "role" => {
+            let r = parse_role(&content)?;
+            if !content.is_empty() {
+                return Err(content.error("`role` takes one role"));
+            }
+            Ok(AllowExpr::Role(r))
+        }
+        "scope" => Ok(AllowExpr::Scope(one_str("scope")?)),
+        "owner" => Ok(AllowExpr::Owner(one_str("owner")?)),
+        "any" | "all" => {
+            let list = Punctuated::<AllowP, Token![,]>::parse_terminated(&content)?;
+            if list.is_empty() {
+                return Err(syn::Error::new(
+                    paren.span.join(),
+                    format!("`{name}(..)` needs at least one expression"),
+                ));
+            }
+            let xs = list.into_iter().map(|a| a.0).collect();
+            Ok(if name == "any" { AllowExpr::Any(xs) } else { AllowExpr::All(xs) })
+        }
+        "not" => {
+            let inner = parse_allow(&content)?;
+            if !content.is_empty() {
+                return Err(content.error("`not` takes one expression"));
+            }
+            Ok(AllowExpr::Not(Box::new(inner)))
+        }
+        other => {
+            let hint = match suggest(other, &["role", "scope", "owner", "any", "all", "not"]) {
+                Some(s) => format!("unknown policy function `{other}`; did you mean `{s}`?"),
+                None => format!(
+                    "unknown policy function `{other}`: use role(..), scope(..), owner(..), any(..), all(..), not(..), or name a predicate fn by its path without calling it"
+                ),
+            };
+            Err(syn::Error::new(ident.span(), hint))
+        }
+    }
+}
+
+struct AllowP(AllowExpr);
+
+impl syn::parse::Parse for AllowP {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        parse_allow(input).map(AllowP)
+    }
+}
+
+/// The closest candidate within edit distance 2 (or a shared prefix of 3+), if any.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(word.len() / 4) || (word.len() >= 3 && c.starts_with(word)))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

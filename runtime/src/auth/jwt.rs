@@ -1,0 +1,660 @@
+//! JWT bearer authentication on `jsonwebtoken` 12 (RFC 7519, RFC 8725, RFC 9068 claims).
+//!
+//! ```
+//! use shieldwall_runtime::auth::jwt::Jwt;
+//!
+//! let jwt = Jwt::hs256(b"an-hmac-secret-of-at-least-32-bytes!".to_vec())
+//!     .issuer("https://auth.example.com")
+//!     .audience("api");
+//! # let _ = jwt;
+//! ```
+//!
+//! What is checked, in order, before the handler runs:
+//!
+//! 1. the `Authorization` header is at most 8 KiB and is one `Bearer <token68>` value;
+//! 2. the header's `kid` names a configured key (no `kid` only when exactly one key is
+//!    configured without one); the key is never taken from `jku`, `x5u` or `jwk`;
+//! 3. `alg` is in that key's allowlist (so `none`, and HS256 signed with an RSA public key,
+//!    fail here), `typ` is an access-token type, `crit` names nothing unknown;
+//! 4. the signature verifies;
+//! 5. `exp` is present and numeric and not past (leeway 5 s by default), `nbf` is not in the
+//!    future, `iss` and `aud` match when configured (and are then required);
+//! 6. the claims contain no duplicate key, and do not mark the token as a refresh token.
+//!
+//! Claims follow the JWT access-token profile (RFC 9068): `sub`, `scope` as a
+//! space-separated string (`scp` as an array is accepted too) and `roles` as an array.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::Rejection;
+use crate::principal::{Credential, Principal};
+
+/// Largest `Authorization` header accepted; longer ones are refused before decoding.
+pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
+/// Smallest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HMAC_SECRET_LEN: usize = 32;
+/// Default clock-skew leeway for `exp` and `nbf`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+
+/// Why a JWT configuration was refused at build time.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtConfigError {
+    /// HMAC secret shorter than [`MIN_HMAC_SECRET_LEN`].
+    #[error(
+        "the HMAC secret{kid} is {len} bytes; at least {MIN_HMAC_SECRET_LEN} random bytes are required (generate one with `openssl rand -base64 48`)"
+    )]
+    HmacSecretTooShort {
+        /// Length given.
+        len: usize,
+        /// ` (kid "…")` or empty.
+        kid: String,
+    },
+    /// A PEM or JWK key did not parse.
+    #[error("the JWT key{kid} could not be read: it is not a valid {what} key")]
+    BadKey {
+        /// The expected kind.
+        what: &'static str,
+        /// ` (kid "…")` or empty.
+        kid: String,
+    },
+    /// An algorithm that does not match the key's family.
+    #[error("algorithm {alg:?} cannot be used with the {family} key{kid}")]
+    AlgorithmMismatch {
+        /// The algorithm.
+        alg: Algorithm,
+        /// The key family.
+        family: &'static str,
+        /// ` (kid "…")` or empty.
+        kid: String,
+    },
+    /// No keys configured.
+    #[error("no JWT keys are configured")]
+    NoKeys,
+    /// Two keys without a kid, or two keys with the same kid.
+    #[error("JWT keys must have distinct kids when more than one key is configured")]
+    AmbiguousKeys,
+    /// The crypto backend failed its start-up self-test.
+    #[error("the JWT crypto backend failed its start-up self-test: {0}")]
+    SelfTest(&'static str),
+    /// A required environment variable is missing or empty.
+    #[error("environment variable {0} is not set")]
+    MissingEnv(String),
+}
+
+#[derive(Clone)]
+enum KeyMaterial {
+    Hmac(Vec<u8>),
+    RsaPem(Vec<u8>),
+    EcPem(Vec<u8>),
+    EdPem(Vec<u8>),
+    Ready(DecodingKey),
+}
+
+/// One verification key with its algorithm allowlist.
+#[derive(Clone)]
+pub struct JwtKey {
+    kid: Option<String>,
+    material: KeyMaterial,
+    algorithms: Vec<Algorithm>,
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKey {
+    /// An HMAC secret; allows HS256 unless [`JwtKey::algorithms`] says otherwise.
+    pub fn hmac(secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kid: None,
+            material: KeyMaterial::Hmac(secret.into()),
+            algorithms: vec![Algorithm::HS256],
+        }
+    }
+
+    /// An RSA public key in PEM; allows RS256 unless told otherwise (PS* via `algorithms`).
+    pub fn rsa_pem(pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kid: None,
+            material: KeyMaterial::RsaPem(pem.into()),
+            algorithms: vec![Algorithm::RS256],
+        }
+    }
+
+    /// An EC public key in PEM (P-256 or P-384); allows ES256 unless told otherwise.
+    pub fn ec_pem(pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kid: None,
+            material: KeyMaterial::EcPem(pem.into()),
+            algorithms: vec![Algorithm::ES256],
+        }
+    }
+
+    /// An Ed25519 public key in PEM; allows EdDSA.
+    pub fn ed_pem(pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            kid: None,
+            material: KeyMaterial::EdPem(pem.into()),
+            algorithms: vec![Algorithm::EdDSA],
+        }
+    }
+
+    /// A ready `jsonwebtoken` key (for example from a JWK), with its allowlist.
+    pub fn decoding_key(key: DecodingKey, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        Self {
+            kid: None,
+            material: KeyMaterial::Ready(key),
+            algorithms: algorithms.into_iter().collect(),
+        }
+    }
+
+    /// The key id tokens must name in their `kid` header.
+    pub fn kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The algorithms this key accepts (its allowlist). Must match the key's family.
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algs.into_iter().collect();
+        self
+    }
+
+    fn kid_note(&self) -> String {
+        self.kid
+            .as_ref()
+            .map(|k| format!(" (kid {k:?})"))
+            .unwrap_or_default()
+    }
+
+    fn compile(&self) -> Result<CompiledKey, JwtConfigError> {
+        let kid = self.kid_note();
+        let (key, family) = match &self.material {
+            KeyMaterial::Hmac(secret) => {
+                if secret.len() < MIN_HMAC_SECRET_LEN {
+                    return Err(JwtConfigError::HmacSecretTooShort {
+                        len: secret.len(),
+                        kid,
+                    });
+                }
+                let key = DecodingKey::from_secret(secret)
+                    .map_err(|_| JwtConfigError::BadKey { what: "HMAC", kid: kid.clone() })?;
+                (key, "HMAC")
+            }
+            KeyMaterial::RsaPem(pem) => (
+                DecodingKey::from_rsa_pem(pem)
+                    .map_err(|_| JwtConfigError::BadKey { what: "RSA", kid: kid.clone() })?,
+                "RSA",
+            ),
+            KeyMaterial::EcPem(pem) => (
+                DecodingKey::from_ec_pem(pem)
+                    .map_err(|_| JwtConfigError::BadKey { what: "EC", kid: kid.clone() })?,
+                "EC",
+            ),
+            KeyMaterial::EdPem(pem) => (
+                DecodingKey::from_ed_pem(pem)
+                    .map_err(|_| JwtConfigError::BadKey { what: "Ed25519", kid: kid.clone() })?,
+                "Ed25519",
+            ),
+            KeyMaterial::Ready(key) => (key.clone(), family_name(key.family())),
+        };
+        if self.algorithms.is_empty() {
+            return Err(JwtConfigError::BadKey {
+                what: "algorithm allowlist of the",
+                kid,
+            });
+        }
+        for alg in &self.algorithms {
+            if !key.family().algorithms().contains(alg) {
+                return Err(JwtConfigError::AlgorithmMismatch {
+                    alg: *alg,
+                    family,
+                    kid,
+                });
+            }
+        }
+        Ok(CompiledKey {
+            kid: self.kid.clone(),
+            key,
+            algorithms: self.algorithms.clone(),
+        })
+    }
+}
+
+fn family_name(f: jsonwebtoken::AlgorithmFamily) -> &'static str {
+    match f {
+        jsonwebtoken::AlgorithmFamily::Hmac => "HMAC",
+        jsonwebtoken::AlgorithmFamily::Rsa => "RSA",
+        jsonwebtoken::AlgorithmFamily::Ec => "EC",
+        jsonwebtoken::AlgorithmFamily::Ed => "Ed25519",
+    }
+}
+
+/// JWT bearer configuration: keys, issuer, audience, leeway, accepted token types.
+#[derive(Clone, Debug)]
+pub struct Jwt {
+    keys: Vec<JwtKey>,
+    issuer: Vec<String>,
+    audience: Vec<String>,
+    leeway: Duration,
+    accepted_typ: Vec<String>,
+    allow_missing_typ: bool,
+}
+
+impl Jwt {
+    /// No keys yet; add them with [`Jwt::key`].
+    pub fn new() -> Self {
+        Self {
+            keys: Vec::new(),
+            issuer: Vec::new(),
+            audience: Vec::new(),
+            leeway: DEFAULT_LEEWAY,
+            accepted_typ: vec!["at+jwt".into(), "application/at+jwt".into(), "JWT".into()],
+            allow_missing_typ: true,
+        }
+    }
+
+    /// One HS256 secret (at least 32 bytes, checked at build).
+    pub fn hs256(secret: impl Into<Vec<u8>>) -> Self {
+        Self::new().key(JwtKey::hmac(secret))
+    }
+
+    /// One HS256 secret read from the environment variable `name`. Missing → error.
+    pub fn hs256_from_env(name: &str) -> Result<Self, JwtConfigError> {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => Ok(Self::hs256(v.into_bytes())),
+            _ => Err(JwtConfigError::MissingEnv(name.to_string())),
+        }
+    }
+
+    /// Add a verification key.
+    pub fn key(mut self, key: JwtKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Require and check `iss` (call again to accept several issuers).
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer.push(iss.into());
+        self
+    }
+
+    /// Require and check `aud` (call again to accept several audiences).
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audience.push(aud.into());
+        self
+    }
+
+    /// Clock-skew leeway for `exp`/`nbf` (default 5 s). Keep it small.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Only accept these `typ` header values (case-insensitive), and require `typ`.
+    /// The default accepts `at+jwt`, `application/at+jwt`, `JWT` or no `typ`.
+    pub fn require_typ<I: IntoIterator<Item = T>, T: Into<String>>(mut self, typs: I) -> Self {
+        self.accepted_typ = typs.into_iter().map(Into::into).collect();
+        self.allow_missing_typ = false;
+        self
+    }
+
+    /// Validate the configuration and prepare a verifier. Runs the crypto self-test.
+    pub(crate) fn compile(&self) -> Result<JwtVerifier, JwtConfigError> {
+        if self.keys.is_empty() {
+            return Err(JwtConfigError::NoKeys);
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(JwtKey::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut kids = HashSet::new();
+        for k in &keys {
+            if !kids.insert(k.kid.clone()) || (keys.len() > 1 && k.kid.is_none()) {
+                return Err(JwtConfigError::AmbiguousKeys);
+            }
+        }
+        self_test()?;
+        let leeway = self.leeway.as_secs();
+        let keys = keys
+            .into_iter()
+            .map(|k| {
+                let mut v = Validation::new(k.algorithms[0]);
+                v.algorithms = k.algorithms.clone();
+                v.leeway = leeway;
+                v.validate_exp = true;
+                v.validate_nbf = true;
+                let mut required = vec!["exp"];
+                if self.issuer.is_empty() {
+                    v.iss = None;
+                } else {
+                    v.set_issuer(&self.issuer);
+                    required.push("iss");
+                }
+                if self.audience.is_empty() {
+                    // A token that names an audience is refused when we have none configured.
+                    v.validate_aud = true;
+                    v.aud = None;
+                } else {
+                    v.set_audience(&self.audience);
+                    required.push("aud");
+                }
+                v.set_required_spec_claims(&required);
+                VerifierKey {
+                    kid: k.kid,
+                    key: k.key,
+                    validation: v,
+                }
+            })
+            .collect();
+        Ok(JwtVerifier {
+            keys,
+            accepted_typ: self.accepted_typ.clone(),
+            allow_missing_typ: self.allow_missing_typ,
+        })
+    }
+}
+
+impl Default for Jwt {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct CompiledKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    algorithms: Vec<Algorithm>,
+}
+
+struct VerifierKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// A compiled JWT verifier. Built by the app from a [`Jwt`] configuration.
+pub struct JwtVerifier {
+    keys: Vec<VerifierKey>,
+    accepted_typ: Vec<String>,
+    allow_missing_typ: bool,
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sign and verify a token with an ephemeral key, and check a forged one fails.
+fn self_test() -> Result<(), JwtConfigError> {
+    let secret: [u8; 32] = rand::random();
+    let enc = EncodingKey::from_secret(&secret)
+        .map_err(|_| JwtConfigError::SelfTest("cannot build an HMAC signing key"))?;
+    let dec = DecodingKey::from_secret(&secret)
+        .map_err(|_| JwtConfigError::SelfTest("cannot build an HMAC key"))?;
+    let claims = serde_json::json!({ "sub": "self-test", "exp": 4_102_444_800u64 });
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &enc)
+        .map_err(|_| JwtConfigError::SelfTest("cannot sign"))?;
+    let v = Validation::new(Algorithm::HS256);
+    jsonwebtoken::decode::<Value>(&token, &dec, &v)
+        .map_err(|_| JwtConfigError::SelfTest("cannot verify a valid token"))?;
+    let mut forged = token.into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    if jsonwebtoken::decode::<Value>(&forged, &dec, &v).is_ok() {
+        return Err(JwtConfigError::SelfTest("accepted a forged signature"));
+    }
+    Ok(())
+}
+
+impl JwtVerifier {
+    /// Verify a bearer token and build its principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::InvalidToken)?;
+        // Never trust keys or key locations carried by the token itself.
+        if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() {
+            return Err(Rejection::InvalidToken);
+        }
+        let key = match header.kid.as_deref() {
+            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+            None if self.keys.len() == 1 && self.keys[0].kid.is_none() => self.keys.first(),
+            None => None,
+        }
+        .ok_or(Rejection::InvalidToken)?;
+        match header.typ.as_deref() {
+            None if self.allow_missing_typ => {}
+            Some(t) if self.accepted_typ.iter().any(|a| a.eq_ignore_ascii_case(t)) => {}
+            _ => return Err(Rejection::InvalidToken),
+        }
+        let data = jsonwebtoken::decode::<StrictClaims>(token, &key.key, &key.validation)
+            .map_err(|_| Rejection::InvalidToken)?;
+        principal_from_claims(data.claims.0)
+    }
+}
+
+fn principal_from_claims(claims: Map<String, Value>) -> Result<Principal, Rejection> {
+    // A refresh token (or any non-access purpose) is never an access token.
+    for purpose in ["token_use", "token_type", "typ"] {
+        if let Some(v) = claims.get(purpose) {
+            let ok = v
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case("access") || s.eq_ignore_ascii_case("bearer"));
+            if !ok {
+                return Err(Rejection::InvalidToken);
+            }
+        }
+    }
+    let subject = match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(Rejection::InvalidToken),
+    };
+    let roles = match claims.get("roles") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Rejection::InvalidToken)?,
+        Some(_) => return Err(Rejection::InvalidToken),
+    };
+    let mut scopes = match claims.get("scope") {
+        None => Vec::new(),
+        Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(_) => return Err(Rejection::InvalidToken),
+    };
+    match claims.get("scp") {
+        None => {}
+        Some(Value::Array(a)) => {
+            for v in a {
+                scopes.push(v.as_str().ok_or(Rejection::InvalidToken)?.to_owned());
+            }
+        }
+        Some(_) => return Err(Rejection::InvalidToken),
+    }
+    Ok(Principal::from_parts(
+        subject,
+        Credential::Jwt,
+        roles,
+        scopes,
+        Some(Value::Object(claims)),
+    ))
+}
+
+/// Claims as a JSON object that refuses duplicate keys at every depth.
+struct StrictClaims(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictClaims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(StrictVisitor)? {
+            Value::Object(m) => Ok(StrictClaims(m)),
+            _ => Err(de::Error::custom("claims must be a JSON object")),
+        }
+    }
+}
+
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(v) = map.next_value()?;
+            if out.insert(key, v).is_some() {
+                return Err(de::Error::custom("duplicate claim"));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Extract the bearer token from an `Authorization` header value.
+///
+/// `Ok(None)`: a non-Bearer scheme (treated as no bearer credentials).
+pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
+    if value.len() > MAX_AUTHORIZATION_LEN {
+        return Err(Rejection::MalformedCredentials(
+            "The Authorization header is too large.",
+        ));
+    }
+    let Some(split) = value.iter().position(|b| *b == b' ') else {
+        if value.eq_ignore_ascii_case(b"bearer") {
+            return Err(Rejection::MalformedCredentials("The bearer token is empty."));
+        }
+        return Ok(None);
+    };
+    let (scheme, rest) = value.split_at(split);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_ascii();
+    if token.is_empty() {
+        return Err(Rejection::MalformedCredentials("The bearer token is empty."));
+    }
+    // token68 (RFC 7235 §2.1); JWS compact serialisation only uses its base64url subset and '.'.
+    if !token
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'='))
+    {
+        return Err(Rejection::MalformedCredentials(
+            "The bearer token is not a valid token68 value.",
+        ));
+    }
+    // All bytes are ASCII, so this cannot fail.
+    Ok(std::str::from_utf8(token).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn mint(claims: Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    #[test]
+    fn valid_token_yields_principal() {
+        let v = Jwt::hs256(SECRET).compile().unwrap();
+        let t = mint(serde_json::json!({"sub": "alice", "exp": now() + 60, "roles": ["admin"], "scope": "a b"}));
+        let p = v.verify(&t).unwrap();
+        assert_eq!(p.subject(), "alice");
+        assert_eq!(p.roles(), ["admin"]);
+        assert_eq!(p.scopes(), ["a", "b"]);
+    }
+
+    #[test]
+    fn short_secret_refused() {
+        let e = Jwt::hs256(b"short".to_vec()).compile().unwrap_err();
+        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 5, .. }));
+    }
+
+    #[test]
+    fn strict_claims_refuse_duplicates() {
+        let r: Result<StrictClaims, _> = serde_json::from_str(r#"{"sub":"a","sub":"b"}"#);
+        assert!(r.is_err());
+        let r: Result<StrictClaims, _> = serde_json::from_str(r#"{"x":{"y":1,"y":2}}"#);
+        assert!(r.is_err());
+        let r: Result<StrictClaims, _> = serde_json::from_str(r#"{"x":{"y":1},"z":[1,{"a":2}]}"#);
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(b"Bearer abc.def.ghi").unwrap(), Some("abc.def.ghi"));
+        assert_eq!(bearer(b"bearer abc").unwrap(), Some("abc"));
+        assert_eq!(bearer(b"Basic dXNlcjpwYXNz").unwrap(), None);
+        assert!(bearer(b"Bearer ").is_err());
+        assert!(bearer(b"Bearer a b").is_err());
+        assert!(bearer(&vec![b'a'; MAX_AUTHORIZATION_LEN + 1]).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! # shieldwall
+//!
+//! Secure axum APIs by declaration. A handler carries one attribute, and that attribute is
+//! the whole truth about the route: method and path, who may call it, how often, and what
+//! input it accepts. The runtime enforces it.
+//!
+//! ```no_run
+//! use shieldwall::prelude::*;
+//!
+//! #[derive(Deserialize, Validate)]
+//! #[serde(deny_unknown_fields)]
+//! struct NewUser {
+//!     #[validate(length(min = 1, max = 50))]
+//!     username: String,
+//! }
+//!
+//! /// Admins only, five a minute per caller.
+//! #[secure(post "/users", role = "admin", rate = "5/min")]
+//! async fn create_user(user: Principal, Json(body): Json<NewUser>) -> String {
+//!     format!("{} created {}", user.subject(), body.username)
+//! }
+//!
+//! #[secure(get "/health", public)]
+//! async fn health() -> &'static str {
+//!     "ok"
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Shieldwall::new()
+//!     .jwt(Jwt::hs256_from_env("SHIELDWALL_JWT_SECRET")?.issuer("me").audience("api"))
+//!     .routes(routes![create_user, health])
+//!     .build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! shieldwall::serve(app, listener).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the README for the attribute reference.
+
+extern crate self as shieldwall;
+
+pub use shieldwall_macros::secure;
+pub use shieldwall_runtime::{
+    app, auth, authz, client_ip, clock, error, policy, principal, rate, route, validate,
+};
+
+pub use shieldwall_runtime::app::{BuildError, Shieldwall, serve};
+pub use shieldwall_runtime::auth::jwt::{Jwt, JwtKey};
+pub use shieldwall_runtime::authz::RoleHierarchy;
+pub use shieldwall_runtime::error::{FieldError, Problem, Rejection};
+pub use shieldwall_runtime::policy::Role;
+pub use shieldwall_runtime::principal::{Claims, Principal};
+pub use shieldwall_runtime::route::SecureRoute;
+
+/// Build the route list for [`Shieldwall::routes`] from `#[secure]` handlers.
+///
+/// ```ignore
+/// Shieldwall::new().routes(routes![create_user, get_user, health])
+/// ```
+#[macro_export]
+macro_rules! routes {
+    ($($route:path),* $(,)?) => {
+        ::std::vec![$(<$route as $crate::__private::RouteFactory<_, _>>::route()),*]
+    };
+}
+
+/// Everything a handler module needs: `use shieldwall::prelude::*;`.
+pub mod prelude {
+    pub use crate::routes;
+    pub use crate::{
+        Claims, Jwt, JwtKey, Principal, Problem, Role, RoleHierarchy, Shieldwall, secure,
+    };
+    pub use axum::Json;
+    pub use axum::extract::{Form, Path, Query, State};
+    pub use serde::{Deserialize, Serialize};
+    pub use validator::Validate;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use shieldwall_runtime::__private::*;
+}
