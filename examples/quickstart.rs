@@ -122,11 +122,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let app = Shieldwall::<AppState>::new()
+    let app = Shieldwall::with_state(AppState::default())
         .jwt(Jwt::hs256(secret.clone()).issuer(ISSUER).audience(AUDIENCE))
         .routes(routes![health, me, create_user, get_user])
-        .build()?
-        .with_state(AppState::default());
+        .build()?;
 
     let addr = std::env::var("SHIELDWALL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;

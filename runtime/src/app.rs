@@ -124,6 +124,7 @@ impl Runtime {
 
 /// The app builder. `S` is the router state type (`()` without state).
 pub struct Shieldwall<S = ()> {
+    state: S,
     routes: Vec<SecureRoute<S>>,
     jwt: Option<Jwt>,
     hierarchy: RoleHierarchy,
@@ -143,16 +144,24 @@ impl<S> std::fmt::Debug for Shieldwall<S> {
     }
 }
 
-impl<S: Clone + Send + Sync + 'static> Default for Shieldwall<S> {
+impl Default for Shieldwall<()> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
-    /// An app with strict defaults and no routes.
+impl Shieldwall<()> {
+    /// An app without router state, with strict defaults and no routes.
     pub fn new() -> Self {
+        Self::with_state(())
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
+    /// An app whose handlers extract `State<S>`; `build()` applies `state`.
+    pub fn with_state(state: S) -> Self {
         Self {
+            state,
             routes: Vec::new(),
             jwt: None,
             hierarchy: RoleHierarchy::new(),
@@ -212,8 +221,8 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Check the configuration and build the router.
-    pub fn build(self) -> Result<Router<S>, BuildError> {
+    /// Check the configuration and build the router (with the state applied).
+    pub fn build(self) -> Result<Router, BuildError> {
         let mut auth = Authenticators::default();
         if let Some(jwt) = &self.jwt {
             auth.jwt = Some(jwt.compile()?);
@@ -284,7 +293,8 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         }
         Ok(router
             .fallback(not_found)
-            .layer(axum::middleware::map_response(conform_async)))
+            .layer(axum::middleware::map_response(conform_async))
+            .with_state(self.state))
     }
 }
 

@@ -1,0 +1,80 @@
+//! Shared helpers for behaviour tests: mint tokens, serve a router on 127.0.0.1, send.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+pub const SECRET: &[u8] = b"behaviour-tests-secret-0123456789abcdef";
+pub const ISS: &str = "https://issuer.test";
+pub const AUD: &str = "api";
+
+pub fn jwt() -> shieldwall::Jwt {
+    shieldwall::Jwt::hs256(SECRET.to_vec()).issuer(ISS).audience(AUD)
+}
+
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// A valid access token for `sub` with these roles and scopes.
+pub fn token(sub: &str, roles: &[&str], scope: &str) -> String {
+    sign(json!({
+        "iss": ISS, "aud": AUD, "sub": sub, "roles": roles, "scope": scope,
+        "iat": now(), "exp": now() + 600,
+    }))
+}
+
+pub fn sign(claims: Value) -> String {
+    let mut h = Header::new(Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(SECRET).unwrap()).unwrap()
+}
+
+/// Serve `router` on an ephemeral port; returns the base URL.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+pub struct Res {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Assert the response is a problem document with this status and type slug.
+    pub fn assert_problem(&self, status: u16, slug: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        let v = self.json();
+        assert_eq!(v["status"], status);
+        assert_eq!(v["type"], format!("urn:shieldwall:problem:{slug}"), "{}", self.text);
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Res {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    Res { status, headers, text }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
