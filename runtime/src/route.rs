@@ -240,6 +240,7 @@ static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 impl Finish {
+    #[allow(clippy::result_large_err)] // the refusal is the response itself
     fn charge(&mut self, limit: &CompiledLimit, ident: Ident) -> Result<(), Response> {
         let rt = &self.route.runtime;
         let key = RateKey {
@@ -315,6 +316,7 @@ impl Finish {
 }
 
 /// Reassemble a request for the last (body) argument, capped at the route's body limit.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
 pub fn body_request(parts: Parts, body: Body, fin: &Finish) -> Result<Request, Response> {
     crate::validate::limit_body(Request::from_parts(parts, body), fin.body_limit())
         .map_err(|rej| fin.reject(rej))
