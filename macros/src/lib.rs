@@ -1,7 +1,7 @@
 //! The `#[secure]` attribute of shieldwall. Use it through the `shieldwall` crate.
 //!
-//! Phases, one file each: [`parse`] (the grammar) → [`check`] (meaning checks that the
-//! runtime would otherwise reject) → [`expand`] (code generation).
+//! Phases, one file each: `parse` (the grammar) → `check` (meaning checks that the
+//! runtime would otherwise reject) → `expand` (code generation).
 
 use proc_macro::TokenStream;
 
@@ -11,9 +11,9 @@ mod parse;
 
 /// Declare a secured axum route. See the `shieldwall` crate documentation for the keys.
 ///
-/// ```ignore
+/// ```text
 /// #[secure(post "/users", role = "admin", rate = "5/min")]
-/// async fn create_user(user: Principal, Json(body): Json<NewUser>) -> Json<User> { … }
+/// async fn create_user(user: Principal, Json(body): Json<NewUser>) -> Json<User> { ... }
 /// ```
 #[proc_macro_attribute]
 pub fn secure(attr: TokenStream, item: TokenStream) -> TokenStream {
