@@ -29,6 +29,7 @@ use axum::routing::MethodRouter;
 use crate::auth::Authenticators;
 use crate::auth::jwt::{Jwt, JwtConfigError};
 use crate::authz::{Compiled, RoleError, RoleHierarchy, RoleTable, expr_roles, ref_names};
+use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Problem, conform, sanitize_realm};
 use crate::policy::{Access, AuthKind, Policy};
@@ -100,6 +101,7 @@ pub(crate) struct Runtime {
     pub(crate) clock: Arc<dyn ClockDebug>,
     pub(crate) realm: String,
     pub(crate) ipv6_prefix: u8,
+    pub(crate) proxies: TrustedProxies,
     warned_no_peer: AtomicBool,
 }
 
@@ -133,6 +135,7 @@ pub struct Shieldwall<S = ()> {
     body_limit: u64,
     rate_capacity: usize,
     ipv6_prefix: u8,
+    proxies: TrustedProxies,
 }
 
 impl<S> std::fmt::Debug for Shieldwall<S> {
@@ -170,6 +173,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             body_limit: DEFAULT_BODY_LIMIT,
             rate_capacity: DEFAULT_RATE_CAPACITY,
             ipv6_prefix: crate::client_ip::DEFAULT_IPV6_PREFIX,
+            proxies: TrustedProxies::none(),
         }
     }
 
@@ -218,6 +222,13 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// IPv6 prefix length keyed as one client for per-IP limits (default 64).
     pub fn ipv6_prefix(mut self, bits: u8) -> Self {
         self.ipv6_prefix = bits.min(128);
+        self
+    }
+
+    /// Proxies whose forwarding header names the client (see [`crate::client_ip`]).
+    /// Without it, the socket peer is the client and forwarding headers are ignored.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = proxies;
         self
     }
 
@@ -271,6 +282,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             clock: self.clock,
             realm: self.realm,
             ipv6_prefix: self.ipv6_prefix,
+            proxies: self.proxies,
             warned_no_peer: AtomicBool::new(false),
         });
 

@@ -1,24 +1,171 @@
-//! Client identity for per-IP limits.
-//!
-//! The client IP is the socket peer (`ConnectInfo<SocketAddr>`, which
-//! [`crate::app::serve`] provides). IPv4-mapped IPv6 addresses are treated as IPv4, and
-//! IPv6 clients are keyed by their /64 prefix (configurable), so one host cannot mint
-//! unlimited identities.
+//! Client identity for per-IP limits: the socket peer, or — behind trusted proxies — the
+//! first untrusted hop of the forwarding header, read from the right.
 //!
 //! ```
-//! use shieldwall_runtime::client_ip::rate_ident;
+//! use shieldwall_runtime::client_ip::{TrustedProxies, rate_ident};
+//!
+//! let proxies = TrustedProxies::parse(["10.0.0.0/8", "127.0.0.1"]).unwrap();
+//! assert!(proxies.is_trusted("10.1.2.3".parse().unwrap()));
+//!
+//! // IPv6 clients are keyed by their /64: one host cannot mint unlimited identities.
 //! let a = rate_ident("2001:db8:1:2:aaaa::1".parse().unwrap(), 64);
 //! let b = rate_ident("2001:db8:1:2:bbbb::9".parse().unwrap(), 64);
 //! assert_eq!(a, b);
 //! ```
+//!
+//! # Why not a crate
+//!
+//! Common extractors take the *leftmost* `X-Forwarded-For` entry, which the client writes
+//! itself: anyone can then pick their own rate-limit bucket. Here the header is only read
+//! when the socket peer is a configured trusted proxy, and then from the right, skipping
+//! trusted hops, so the address used is the one the outermost trusted proxy saw.
+//!
+//! # Configuring it
+//!
+//! - **nginx** on the same host, with `proxy_set_header X-Forwarded-For
+//!   $proxy_add_x_forwarded_for;`: trust `127.0.0.1` (and `::1`).
+//! - **A cloud load balancer** (AWS ALB, GCP HTTPS LB, Azure Front Door…), which appends
+//!   the client address to `X-Forwarded-For`: trust the load balancer's subnet, e.g. the
+//!   VPC range `10.0.0.0/16` — never `0.0.0.0/0`.
+//! - A proxy that writes RFC 7239 `Forwarded` instead: choose [`ForwardedHeader::Forwarded`].
+//!
+//! Only one header is read, the one configured: with `X-Forwarded-For` configured, a
+//! client-sent `Forwarded` header is ignored, and the reverse.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, header, request::Parts};
 
 /// Default IPv6 prefix length used as one client identity.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// Which forwarding header trusted proxies write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// A CIDR that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not an IP address or CIDR range (write \"10.0.0.0/8\" or \"2001:db8::/32\")")]
+pub struct BadCidr(pub String);
+
+/// The proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    nets: Vec<ipnet::IpNet>,
+    header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    /// No trusted proxies: the socket peer is always the client.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parse CIDR ranges or single addresses.
+    pub fn parse<I, T>(cidrs: I) -> Result<Self, BadCidr>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        let nets = cidrs
+            .into_iter()
+            .map(|c| {
+                let c = c.as_ref().trim();
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| BadCidr(c.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            nets,
+            header: ForwardedHeader::default(),
+        })
+    }
+
+    /// Read this header from trusted proxies (default `X-Forwarded-For`).
+    pub fn header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// Whether any proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The client address for a request from socket peer `peer` with these headers.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let name: &HeaderName = match self.header {
+            ForwardedHeader::XForwardedFor => &X_FORWARDED_FOR,
+            ForwardedHeader::Forwarded => &header::FORWARDED,
+        };
+        // Later header lines were appended later: walk lines and entries from the right.
+        let lines: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        for line in lines.iter().rev() {
+            for entry in line.rsplit(',') {
+                let hop = match self.header {
+                    ForwardedHeader::XForwardedFor => parse_node(entry),
+                    ForwardedHeader::Forwarded => forwarded_for(entry).and_then(parse_node),
+                };
+                let Some(hop) = hop else {
+                    // An entry a trusted proxy did not write sensibly: stop at the last
+                    // address we can vouch for.
+                    return client;
+                };
+                client = hop;
+                if !self.is_trusted(hop) {
+                    return hop;
+                }
+            }
+        }
+        client
+    }
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The `for=` parameter of one `Forwarded` element.
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("for").then_some(v.trim())
+    })
+}
+
+/// `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`, `"[2001:db8::1]"`.
+fn parse_node(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']')?;
+        return rest[..end].parse::<Ipv6Addr>().ok().map(|v6| IpAddr::V6(v6).to_canonical());
+    }
+    s.parse::<SocketAddr>().ok().map(|sa| sa.ip().to_canonical())
+}
 
 /// The socket peer's address, if the server recorded it.
 pub fn peer(parts: &Parts) -> Option<IpAddr> {
@@ -38,5 +185,76 @@ pub fn rate_ident(ip: IpAddr, v6_prefix: u8) -> IpAddr {
             let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
             IpAddr::V6(Ipv6Addr::from(bits & mask))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(name: &str, values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_spoofing_changes_nothing() {
+        let t = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let h = headers("x-forwarded-for", &["1.1.1.1"]);
+        assert_eq!(t.client(ip("203.0.113.9"), &h), ip("203.0.113.9"));
+        assert_eq!(TrustedProxies::none().client(ip("203.0.113.9"), &h), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn trusted_chain_read_from_the_right() {
+        let t = TrustedProxies::parse(["10.0.0.0/8", "192.168.1.1"]).unwrap();
+        // client sent a spoofed entry; the trusted proxies appended the real address
+        let h = headers("x-forwarded-for", &["6.6.6.6, 198.51.100.7, 192.168.1.1"]);
+        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("198.51.100.7"));
+        // split across header lines
+        let h = headers("x-forwarded-for", &["6.6.6.6", "198.51.100.7", "192.168.1.1"]);
+        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("198.51.100.7"));
+        // no header: the proxy itself
+        assert_eq!(t.client(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"));
+        // garbage written to the right of the chain: stop at what we can vouch for
+        let h = headers("x-forwarded-for", &["198.51.100.7, nonsense"]);
+        assert_eq!(t.client(ip("10.0.0.2"), &h), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn forwarded_header() {
+        let t = TrustedProxies::parse(["127.0.0.1"]).unwrap().header(ForwardedHeader::Forwarded);
+        let h = headers("forwarded", &["for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https"]);
+        assert_eq!(t.client(ip("127.0.0.1"), &h), ip("2001:db8::7"));
+        // with Forwarded configured, X-Forwarded-For is ignored
+        let h = headers("x-forwarded-for", &["6.6.6.6"]);
+        assert_eq!(t.client(ip("127.0.0.1"), &h), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn mapped_and_ports() {
+        let t = TrustedProxies::parse(["::ffff:10.0.0.0/104", "10.0.0.0/8"]).unwrap();
+        let h = headers("x-forwarded-for", &["198.51.100.7:5555"]);
+        assert_eq!(t.client(ip("::ffff:10.0.0.1"), &h), ip("198.51.100.7"));
+        assert!(TrustedProxies::parse(["10.0.0.0/33"]).is_err());
+        assert!(TrustedProxies::parse(["nope"]).is_err());
+    }
+
+    #[test]
+    fn ipv6_prefix() {
+        assert_eq!(rate_ident(ip("2001:db8::1"), 128), ip("2001:db8::1"));
+        assert_eq!(rate_ident(ip("2001:db8:0:0:ffff::1"), 48), ip("2001:db8::"));
+        assert_eq!(rate_ident(ip("::ffff:1.2.3.4"), 64), ip("1.2.3.4"));
     }
 }

@@ -154,7 +154,7 @@ impl Guard {
         let rt = &route.runtime;
 
         if route.has_pre_auth_limits {
-            let ip = client_ip::peer(&parts);
+            let ip = client_ip::peer(&parts).map(|peer| rt.proxies.client(peer, &parts.headers));
             for limit in route.limits.iter().filter(|l| l.per.is_pre_auth()) {
                 let ident = match limit.per {
                     Per::Global => Ident::Global,
