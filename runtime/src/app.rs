@@ -34,7 +34,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Problem, conform, sanitize_realm};
 use crate::policy::{Access, AuthKind, Policy};
 use crate::rate::memory::MemoryStore;
-use crate::rate::{Ident, Quota};
+use crate::rate::{Backend, Ident, OnOutage, Quota};
 use crate::route::{CompiledLimit, CompiledRoute, Guard, SecureRoute};
 use crate::validate::DEFAULT_BODY_LIMIT;
 
@@ -98,6 +98,7 @@ pub(crate) struct Runtime {
     pub(crate) auth: Authenticators,
     pub(crate) roles: RoleTable,
     pub(crate) store: MemoryStore,
+    pub(crate) backend: Backend,
     pub(crate) clock: Arc<dyn ClockDebug>,
     pub(crate) realm: String,
     pub(crate) ipv6_prefix: u8,
@@ -136,6 +137,7 @@ pub struct Shieldwall<S = ()> {
     rate_capacity: usize,
     ipv6_prefix: u8,
     proxies: TrustedProxies,
+    backend: Backend,
 }
 
 impl<S> std::fmt::Debug for Shieldwall<S> {
@@ -174,6 +176,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             rate_capacity: DEFAULT_RATE_CAPACITY,
             ipv6_prefix: crate::client_ip::DEFAULT_IPV6_PREFIX,
             proxies: TrustedProxies::none(),
+            backend: Backend::Memory,
         }
     }
 
@@ -222,6 +225,14 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// IPv6 prefix length keyed as one client for per-IP limits (default 64).
     pub fn ipv6_prefix(mut self, bits: u8) -> Self {
         self.ipv6_prefix = bits.min(128);
+        self
+    }
+
+    /// Keep rate-limit state in Redis, shared by every instance (see
+    /// [`crate::rate::redis`]). Routes fall back to their outage policy when it is down.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, store: crate::rate::redis::RedisStore) -> Self {
+        self.backend = Backend::Redis(store);
         self
     }
 
@@ -275,10 +286,17 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         }
         let roles = RoleTable::build(&self.hierarchy, referenced)?;
 
+        #[cfg(feature = "redis")]
+        if let Backend::Redis(store) = &self.backend
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            store.connect_in_background();
+        }
         let runtime = Arc::new(Runtime {
             auth,
             roles,
             store: MemoryStore::new(self.rate_capacity),
+            backend: self.backend,
             clock: self.clock,
             realm: self.realm,
             ipv6_prefix: self.ipv6_prefix,
@@ -361,6 +379,7 @@ fn compile_route(
             per: r.per,
             quota: Quota::new(r.count, r.period_secs, r.burst),
             name: r.text,
+            scope: format!("{} {}#{i}", policy.method.as_str(), policy.path),
         })
         .collect();
     let policy_header = (!limits.is_empty())
@@ -385,6 +404,7 @@ fn compile_route(
         limits,
         policy_header,
         body_limit: policy.body_limit.unwrap_or(default_body_limit),
+        on_outage: OnOutage::LocalFallback,
     }
 }
 

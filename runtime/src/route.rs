@@ -36,7 +36,7 @@ use crate::client_ip;
 use crate::error::{Rejection, conform};
 use crate::policy::{Access, Per, Policy};
 use crate::principal::{Enforced, Principal};
-use crate::rate::{Decision, Ident, Quota, RateKey};
+use crate::rate::{Backend, Decision, Ident, OnOutage, Quota, RateKey};
 
 /// Implemented by `#[secure]` for the unit struct that shares the handler's name.
 ///
@@ -104,6 +104,7 @@ pub(crate) struct CompiledRoute {
     pub(crate) has_pre_auth_limits: bool,
     pub(crate) policy_header: Option<HeaderValue>,
     pub(crate) body_limit: u64,
+    pub(crate) on_outage: OnOutage,
 }
 
 #[derive(Debug)]
@@ -112,6 +113,8 @@ pub(crate) struct CompiledLimit {
     pub(crate) per: Per,
     pub(crate) quota: Quota,
     pub(crate) name: &'static str,
+    /// Stable name of the bucket family across instances: `POST /users#0`.
+    pub(crate) scope: String,
 }
 
 /// The enforcement handle captured by a generated handler.
@@ -163,7 +166,7 @@ impl Guard {
                         None => rt.unknown_peer(),
                     },
                 };
-                fin.charge(limit, ident)?;
+                fin.charge(limit, ident).await?;
             }
         }
 
@@ -194,7 +197,7 @@ impl Guard {
             }
             for limit in route.limits.iter().filter(|l| !l.per.is_pre_auth()) {
                 let ident = Ident::Subject(principal.subject().into());
-                fin.charge(limit, ident)?;
+                fin.charge(limit, ident).await?;
             }
             parts.extensions.insert(principal);
         }
@@ -241,14 +244,26 @@ static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 
 impl Finish {
     #[allow(clippy::result_large_err)] // the refusal is the response itself
-    fn charge(&mut self, limit: &CompiledLimit, ident: Ident) -> Result<(), Response> {
+    async fn charge(&mut self, limit: &CompiledLimit, ident: Ident) -> Result<(), Response> {
         let rt = &self.route.runtime;
         let key = RateKey {
             route: self.route.index,
             limit: limit.index,
             ident,
         };
-        let d = rt.store.check(&key, &limit.quota, rt.clock.now_nanos());
+        let d = match &rt.backend {
+            Backend::Memory => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => match redis.check(&limit.scope, &key, &limit.quota).await {
+                Ok(d) => d,
+                Err(_) => match self.route.on_outage {
+                    OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
+                    OnOutage::LocalFallback => {
+                        rt.store.check(&key, &limit.quota, rt.clock.now_nanos())
+                    }
+                },
+            },
+        };
         self.decisions.push((limit.name, d));
         if d.allowed {
             Ok(())

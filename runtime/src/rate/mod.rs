@@ -17,6 +17,8 @@
 //! ```
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -82,6 +84,40 @@ pub struct Decision {
     /// Seconds until the budget is whole again (allowed) or until a retry can succeed
     /// (refused). Rounded up.
     pub reset_secs: u64,
+}
+
+/// Why a shared store could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store URL does not parse.
+    #[error("the rate store URL is not valid (expected redis://host:port/db)")]
+    BadUrl,
+    /// The call did not finish within its timeout.
+    #[error("the rate store did not answer in time")]
+    Timeout,
+    /// The store is unreachable or refused the call.
+    #[error("the rate store is unavailable")]
+    Unavailable,
+}
+
+/// What a route does while its shared rate store is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOutage {
+    /// Refuse with 503 problem+json (default for `login` routes, which check credentials).
+    FailClosed,
+    /// Enforce the same quotas in this instance's memory (default elsewhere).
+    LocalFallback,
+}
+
+/// Where the app keeps its rate-limit state.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// This process's memory.
+    Memory,
+    /// Shared through Redis, with the local store as the outage fallback.
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisStore),
 }
 
 /// GCRA on one stored TAT. Returns the decision and the TAT to store (if admitted).

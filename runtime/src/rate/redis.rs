@@ -1,0 +1,251 @@
+//! The shared rate store: GCRA in one atomic Lua script on Redis.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use shieldwall_runtime::rate::redis::RedisStore;
+//! let store = RedisStore::new("redis://127.0.0.1:6379/")?;
+//! # let _ = store; Ok(()) }
+//! ```
+//!
+//! # Why the `redis` crate
+//!
+//! `redis` (redis-rs) is the most used Redis client in Rust, maintained by the Redis
+//! project itself, and its `ConnectionManager` gives exactly what a limiter needs: one
+//! multiplexed connection shared by every request, which reconnects by itself with
+//! backoff, and per-call response timeouts. `fred` has more features (clusters, pools)
+//! than one script call per request needs, and a larger dependency tree.
+//!
+//! # What runs on Redis
+//!
+//! One `EVALSHA` per limit check. The script reads Redis' own clock (`TIME`), so the
+//! instances' clocks do not matter; reads the key's TAT, decides, and writes the new TAT
+//! with `SET … PX` in the same atomic step — there is no INCR-then-EXPIRE window in which
+//! a key can be left without a TTL. A key expires exactly when its TAT passes, that is when
+//! its budget is whole again and forgetting it changes nothing.
+//!
+//! # Failure
+//!
+//! Every call is bounded by a timeout (default 200 ms); errors and timeouts are reported
+//! to the caller, which applies the route's outage policy (see [`super::OnOutage`]). The
+//! first failure after a healthy period is logged once, as is the recovery.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
+
+use super::{Decision, Quota, RateKey, StoreError};
+
+/// Default bound on one Redis call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// GCRA, atomically, on Redis' clock. Times in microseconds (exact in a double until 2255).
+/// KEYS[1]: the bucket. ARGV[1]: emission interval, ARGV[2]: tolerance.
+/// Returns {allowed, remaining, reset_us}.
+const SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local emission = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + emission
+local ahead = new_tat - now
+if ahead <= tolerance then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil(ahead / 1000))
+  return {1, math.floor((tolerance - ahead) / emission), ahead}
+end
+return {0, 0, ahead - tolerance}
+";
+
+/// A Redis-backed GCRA store shared by every instance of the app.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: OnceLock<ConnectionManager>,
+    connecting: AtomicBool,
+    ready: Notify,
+    script: redis::Script,
+    timeout: Duration,
+    prefix: String,
+    down: AtomicBool,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("timeout", &self.inner.timeout)
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store for `url` (`redis://host:port/db`). The connection is made in the
+    /// background on first use, so an app starts even while Redis is down (and applies its
+    /// outage policy until Redis is reachable); once made, it reconnects by itself.
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|_| StoreError::BadUrl)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                conn: OnceLock::new(),
+                connecting: AtomicBool::new(false),
+                ready: Notify::new(),
+                script: redis::Script::new(SCRIPT),
+                timeout: DEFAULT_TIMEOUT,
+                prefix: "shieldwall:rl:".into(),
+                down: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Bound on each check, connection wait included (default 200 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.timeout = timeout;
+        }
+        self
+    }
+
+    /// Key prefix (default `shieldwall:rl:`), to share one Redis between apps.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.prefix = prefix.into();
+        }
+        self
+    }
+
+    /// Start connecting in the background (idempotent). Needs a tokio runtime.
+    pub fn connect_in_background(&self) {
+        if self.inner.conn.get().is_some() || self.inner.connecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(inner.timeout))
+                .set_response_timeout(Some(inner.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_secs(1));
+            let mut delay = Duration::from_millis(50);
+            loop {
+                let attempt = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    ConnectionManager::new_with_config(inner.client.clone(), config.clone()),
+                )
+                .await;
+                if let Ok(Ok(conn)) = attempt {
+                    let _ = inner.conn.set(conn);
+                    inner.ready.notify_waiters();
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        });
+    }
+
+    /// The connection, waiting for the first one to be made (bounded by the caller).
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(c) = self.inner.conn.get() {
+            return Ok(c.clone());
+        }
+        self.connect_in_background();
+        let notified = self.inner.ready.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(c) = self.inner.conn.get() {
+            return Ok(c.clone());
+        }
+        notified.await;
+        self.inner.conn.get().cloned().ok_or(StoreError::Unavailable)
+    }
+
+    /// Redis key of a bucket: prefix, the limit's scope (`POST /users#0`), the identity.
+    pub fn key(&self, scope: &str, key: &RateKey) -> String {
+        let mut s = String::with_capacity(self.inner.prefix.len() + scope.len() + 48);
+        s.push_str(&self.inner.prefix);
+        s.push_str(scope);
+        s.push(':');
+        match &key.ident {
+            super::Ident::Global => s.push('*'),
+            super::Ident::Ip(ip) => {
+                s.push_str("ip:");
+                s.push_str(&ip.to_string());
+            }
+            super::Ident::Subject(sub) => {
+                s.push_str("sub:");
+                s.push_str(sub);
+            }
+        }
+        s
+    }
+
+    /// Check and charge one request against the bucket `scope` + `key.ident`.
+    pub async fn check(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+    ) -> Result<Decision, StoreError> {
+        let result = self.call(scope, key, quota).await;
+        match &result {
+            Ok(_) => {
+                if self.inner.down.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(target: "shieldwall::rate", store = "redis", "rate store recovered");
+                }
+            }
+            Err(e) => {
+                if !self.inner.down.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        target: "shieldwall::rate",
+                        store = "redis",
+                        error = %e,
+                        "rate store outage: applying each route's outage policy until it recovers"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    async fn call(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+    ) -> Result<Decision, StoreError> {
+        let emission_us = (quota.emission / 1_000).max(1);
+        let tolerance_us = quota.tolerance / 1_000;
+        let redis_key = self.key(scope, key);
+        let work = async {
+            let mut conn = self.conn().await?;
+            let mut invocation = self.inner.script.key(redis_key);
+            invocation.arg(emission_us).arg(tolerance_us);
+            invocation
+                .invoke_async::<(i64, i64, i64)>(&mut conn)
+                .await
+                .map_err(|_| StoreError::Unavailable)
+        };
+        let (allowed, remaining, reset_us) = tokio::time::timeout(self.inner.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout)??;
+        let reset_us = u64::try_from(reset_us.max(0)).unwrap_or(0);
+        Ok(Decision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+            reset_secs: if allowed == 1 {
+                reset_us.div_ceil(1_000_000)
+            } else {
+                reset_us.div_ceil(1_000_000).max(1)
+            },
+        })
+    }
+}
