@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -37,7 +37,8 @@ use crate::principal::{Credential, Principal};
 
 /// Largest `Authorization` header accepted; longer ones are refused before decoding.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
-/// Smallest HMAC secret accepted (RFC 7518 §3.2: at least the hash size).
+/// Smallest HMAC secret accepted, for HS256. RFC 7518 §3.2 requires at least the hash
+/// size, so a key that allows HS384 needs 48 bytes and one that allows HS512 needs 64.
 pub const MIN_HMAC_SECRET_LEN: usize = 32;
 /// Default clock-skew leeway for `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
@@ -46,13 +47,16 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JwtConfigError {
-    /// HMAC secret shorter than [`MIN_HMAC_SECRET_LEN`].
+    /// HMAC secret shorter than the hash of the strongest algorithm it allows
+    /// ([`MIN_HMAC_SECRET_LEN`] for HS256, 48 bytes for HS384, 64 for HS512).
     #[error(
-        "the HMAC secret{kid} is {len} bytes; at least {MIN_HMAC_SECRET_LEN} random bytes are required (generate one with `openssl rand -base64 48`)"
+        "the HMAC secret{kid} is {len} bytes; at least {min} random bytes are required (generate one with `openssl rand -base64 {min}`)"
     )]
     HmacSecretTooShort {
         /// Length given.
         len: usize,
+        /// Length required by the key's algorithms.
+        min: usize,
         /// ` (kid "…")` or empty.
         kid: String,
     },
@@ -179,16 +183,49 @@ impl JwtKey {
             .unwrap_or_default()
     }
 
+    /// RFC 7518 §3.2: an HMAC key is at least as long as the hash of every algorithm it allows.
+    fn check_hmac_len(&self, len: usize, kid: &str) -> Result<(), JwtConfigError> {
+        let min = self
+            .algorithms
+            .iter()
+            .map(|alg| match alg {
+                Algorithm::HS384 => 48,
+                Algorithm::HS512 => 64,
+                _ => MIN_HMAC_SECRET_LEN,
+            })
+            .fold(MIN_HMAC_SECRET_LEN, usize::max);
+        if len < min {
+            return Err(JwtConfigError::HmacSecretTooShort {
+                len,
+                min,
+                kid: kid.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A ready key (from a JWK, say) gets the checks the typed constructors get.
+    fn check_ready(&self, key: &DecodingKey, kid: &str) -> Result<(), JwtConfigError> {
+        let bytes = key.try_get_as_bytes().ok();
+        match key.family() {
+            AlgorithmFamily::Hmac => self.check_hmac_len(bytes.map_or(0, <[u8]>::len), kid),
+            // jsonwebtoken's Ed25519 verifier slices the first 32 bytes of the key: a shorter
+            // one would panic on every request instead of failing here.
+            AlgorithmFamily::Ed if bytes.is_none_or(|b| b.len() != 32) => {
+                Err(JwtConfigError::BadKey {
+                    what: "Ed25519",
+                    kid: kid.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn compile(&self) -> Result<CompiledKey, JwtConfigError> {
         let kid = self.kid_note();
         let (key, family) = match &self.material {
             KeyMaterial::Hmac(secret) => {
-                if secret.len() < MIN_HMAC_SECRET_LEN {
-                    return Err(JwtConfigError::HmacSecretTooShort {
-                        len: secret.len(),
-                        kid,
-                    });
-                }
+                self.check_hmac_len(secret.len(), &kid)?;
                 let key = DecodingKey::from_secret(secret)
                     .map_err(|_| JwtConfigError::BadKey { what: "HMAC", kid: kid.clone() })?;
                 (key, "HMAC")
@@ -208,7 +245,10 @@ impl JwtKey {
                     .map_err(|_| JwtConfigError::BadKey { what: "Ed25519", kid: kid.clone() })?,
                 "Ed25519",
             ),
-            KeyMaterial::Ready(key) => (key.clone(), family_name(key.family())),
+            KeyMaterial::Ready(key) => {
+                self.check_ready(key, &kid)?;
+                (key.clone(), family_name(key.family()))
+            }
         };
         if self.algorithms.is_empty() {
             return Err(JwtConfigError::BadKey {
@@ -428,7 +468,7 @@ impl JwtVerifier {
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::InvalidToken)?;
         // Never trust keys or key locations carried by the token itself.
-        if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() {
+        if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some() {
             return Err(Rejection::InvalidToken);
         }
         let key = match header.kid.as_deref() {
@@ -636,6 +676,46 @@ mod tests {
     fn short_secret_refused() {
         let e = Jwt::hs256(b"short".to_vec()).compile().unwrap_err();
         assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 5, .. }));
+    }
+
+    #[test]
+    fn hmac_secret_must_cover_the_hash_size() {
+        for (alg, min) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
+            let short = Jwt::new().key(JwtKey::hmac(vec![7u8; min - 1]).algorithms([alg]));
+            let e = short.compile().unwrap_err();
+            assert_eq!(
+                e,
+                JwtConfigError::HmacSecretTooShort { len: min - 1, min, kid: String::new() },
+                "{alg:?}"
+            );
+            Jwt::new()
+                .key(JwtKey::hmac(vec![7u8; min]).algorithms([alg]))
+                .compile()
+                .unwrap();
+        }
+        // The strongest algorithm allowed decides.
+        let e = Jwt::new()
+            .key(JwtKey::hmac(vec![7u8; 48]).algorithms([Algorithm::HS256, Algorithm::HS512]))
+            .compile()
+            .unwrap_err();
+        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 48, min: 64, .. }));
+    }
+
+    #[test]
+    fn ready_keys_get_the_same_checks() {
+        let short = DecodingKey::from_secret(&[7u8; 16]).unwrap();
+        let e = Jwt::new()
+            .key(JwtKey::decoding_key(short, [Algorithm::HS256]))
+            .compile()
+            .unwrap_err();
+        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 16, min: 32, .. }));
+        // A truncated Ed25519 key would make jsonwebtoken panic on every request.
+        let truncated = DecodingKey::from_ed_components("AAAA").unwrap();
+        let e = Jwt::new()
+            .key(JwtKey::decoding_key(truncated, [Algorithm::EdDSA]))
+            .compile()
+            .unwrap_err();
+        assert!(matches!(e, JwtConfigError::BadKey { what: "Ed25519", .. }));
     }
 
     #[test]
