@@ -122,7 +122,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
+    // SHIELDWALL_REDIS_URL shares rate limits between instances; SHIELDWALL_TRUSTED_PROXIES
+    // names the proxies whose X-Forwarded-For is believed.
     let app = Shieldwall::with_state(AppState::default())
+        .env()?
         .jwt(Jwt::hs256(secret.clone()).issuer(ISSUER).audience(AUDIENCE))
         .routes(routes![health, me, create_user, get_user])
         .build()?;

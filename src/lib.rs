@@ -45,7 +45,7 @@ pub use shieldwall_runtime::{
     app, auth, authz, client_ip, clock, error, policy, principal, rate, route, validate,
 };
 
-pub use shieldwall_runtime::app::{BuildError, Shieldwall, serve};
+pub use shieldwall_runtime::app::{BuildError, ConfigError, Shieldwall, serve};
 pub use shieldwall_runtime::auth::jwt::{Jwt, JwtKey};
 pub use shieldwall_runtime::authz::RoleHierarchy;
 pub use shieldwall_runtime::error::{FieldError, Problem, Rejection};

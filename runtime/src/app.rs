@@ -92,6 +92,24 @@ pub enum BuildError {
     TooManyRoutes,
 }
 
+/// Why a `SHIELDWALL_*` setting was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A variable has a value that does not parse.
+    #[error("{name}: {why}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong and what to write instead.
+        why: String,
+    },
+}
+
+fn env_var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// What every compiled route of one app shares.
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -160,6 +178,11 @@ impl Shieldwall<()> {
     pub fn new() -> Self {
         Self::with_state(())
     }
+
+    /// [`Shieldwall::new`] configured from `SHIELDWALL_*` variables ([`Shieldwall::env`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new().env()
+    }
 }
 
 impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
@@ -178,6 +201,72 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             proxies: TrustedProxies::none(),
             backend: Backend::Memory,
         }
+    }
+
+    /// Apply the `SHIELDWALL_*` environment variables that are set:
+    ///
+    /// | variable | effect |
+    /// |---|---|
+    /// | `SHIELDWALL_REDIS_URL` | share rate limits through Redis ([`Shieldwall::redis`]) |
+    /// | `SHIELDWALL_TRUSTED_PROXIES` | comma-separated CIDRs of trusted proxies |
+    /// | `SHIELDWALL_FORWARDED_HEADER` | `x-forwarded-for` (default) or `forwarded` |
+    /// | `SHIELDWALL_IPV6_PREFIX` | IPv6 prefix length keyed as one client (default 64) |
+    /// | `SHIELDWALL_RATE_CAPACITY` | keys the in-memory rate store tracks (default 100000) |
+    pub fn env(mut self) -> Result<Self, ConfigError> {
+        #[cfg(feature = "redis")]
+        if let Some(url) = env_var("SHIELDWALL_REDIS_URL") {
+            let store = crate::rate::redis::RedisStore::new(&url).map_err(|e| ConfigError::Invalid {
+                name: "SHIELDWALL_REDIS_URL",
+                why: e.to_string(),
+            })?;
+            self = self.redis(store);
+        }
+        let header = match env_var("SHIELDWALL_FORWARDED_HEADER").as_deref().map(str::trim) {
+            None => crate::client_ip::ForwardedHeader::XForwardedFor,
+            Some(h) if h.eq_ignore_ascii_case("x-forwarded-for") => {
+                crate::client_ip::ForwardedHeader::XForwardedFor
+            }
+            Some(h) if h.eq_ignore_ascii_case("forwarded") => {
+                crate::client_ip::ForwardedHeader::Forwarded
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SHIELDWALL_FORWARDED_HEADER",
+                    why: format!("{other:?}: write `x-forwarded-for` or `forwarded`"),
+                });
+            }
+        };
+        if let Some(list) = env_var("SHIELDWALL_TRUSTED_PROXIES") {
+            let proxies = TrustedProxies::parse(list.split(',').filter(|s| !s.trim().is_empty()))
+                .map_err(|e| ConfigError::Invalid {
+                    name: "SHIELDWALL_TRUSTED_PROXIES",
+                    why: e.to_string(),
+                })?;
+            self.proxies = proxies.header(header);
+        }
+        if let Some(v) = env_var("SHIELDWALL_IPV6_PREFIX") {
+            self.ipv6_prefix = match v.trim().parse::<u8>() {
+                Ok(n) if n <= 128 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SHIELDWALL_IPV6_PREFIX",
+                        why: format!("{v:?}: write a prefix length from 0 to 128, e.g. 64"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = env_var("SHIELDWALL_RATE_CAPACITY") {
+            self.rate_capacity = match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "SHIELDWALL_RATE_CAPACITY",
+                        why: format!("{v:?}: write a positive number of keys, e.g. 100000"),
+                    });
+                }
+            };
+        }
+        Ok(self)
     }
 
     /// Configure JWT bearer authentication.

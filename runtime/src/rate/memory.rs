@@ -3,10 +3,12 @@
 //! Each check takes one shard's mutex for a hash lookup and a few arithmetic operations,
 //! so concurrent requests on the same key are serialised and counted exactly.
 //!
-//! Memory is bounded: each shard holds at most `capacity / SHARDS` keys. When a shard is
-//! full, keys whose TAT is in the past are dropped first — such a key is at full budget, so
-//! forgetting it changes no decision. If the shard is still full of active keys, a new key
-//! is refused (429) rather than evicting an active one, which would reset its limit early.
+//! Memory is bounded: each shard holds at most `capacity / 64` keys. When a shard is
+//! full, keys whose TAT is in the past are dropped — such a key is at full budget, so
+//! forgetting it changes no decision (at most once a second per shard, so a flood of new
+//! keys cannot make every request scan the shard). If the shard is still full of active
+//! keys, a new key is refused (429, logged) rather than evicting an active one, which would
+//! reset its limit early.
 //!
 //! ```
 //! use shieldwall_runtime::rate::memory::MemoryStore;
@@ -24,18 +26,33 @@ const SHARDS: usize = 64;
 /// In-memory GCRA store.
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Box<[Mutex<HashMap<RateKey, u64, ahash::RandomState>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: ahash::RandomState,
     shard_cap: usize,
 }
 
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<RateKey, u64, ahash::RandomState>,
+    /// No purge of a full shard before this time: bounds the work an attacker can cause.
+    next_purge: u64,
+}
+
+/// Shortest interval between two purges of one full shard.
+const PURGE_INTERVAL: u64 = 1_000_000_000;
+
 impl MemoryStore {
-    /// A store tracking at most `capacity` keys (rounded up to a multiple of 64).
+    /// A store tracking at most `capacity` keys (at least 64: one per shard).
     pub fn new(capacity: usize) -> Self {
-        let shard_cap = capacity.div_ceil(SHARDS).max(1);
+        let shard_cap = (capacity / SHARDS).max(1);
         Self {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(ahash::RandomState::new())))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::with_hasher(ahash::RandomState::new()),
+                        next_purge: 0,
+                    })
+                })
                 .collect(),
             hasher: ahash::RandomState::new(),
             shard_cap,
@@ -46,7 +63,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .map(|s| s.lock().map(|m| m.map.len()).unwrap_or(0))
             .sum()
     }
 
@@ -58,11 +75,12 @@ impl MemoryStore {
     /// Check and, if admitted, charge one request against `key`.
     pub fn check(&self, key: &RateKey, quota: &Quota, now: u64) -> Decision {
         let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
-        let mut map = match self.shards[shard].lock() {
+        let mut guard = match self.shards[shard].lock() {
             Ok(m) => m,
             // A panic while holding the lock cannot leave a TAT half-written; keep going.
             Err(poisoned) => poisoned.into_inner(),
         };
+        let Shard { map, next_purge } = &mut *guard;
         if let Some(tat) = map.get_mut(key) {
             let (decision, new_tat) = gcra(Some(*tat), quota, now);
             if let Some(t) = new_tat {
@@ -71,12 +89,19 @@ impl MemoryStore {
             return decision;
         }
         if map.len() >= self.shard_cap {
-            map.retain(|_, tat| *tat > now);
+            if now >= *next_purge {
+                map.retain(|_, tat| *tat > now);
+                *next_purge = now.saturating_add(PURGE_INTERVAL);
+                if map.len() >= self.shard_cap {
+                    // At most once a second per shard, not once per refused request.
+                    tracing::warn!(
+                        target: "shieldwall::rate",
+                        tracked = map.len(),
+                        "rate store shard full of active keys; refusing new keys"
+                    );
+                }
+            }
             if map.len() >= self.shard_cap {
-                tracing::warn!(
-                    target: "shieldwall::rate",
-                    "rate store full of active keys; refusing a new key"
-                );
                 return Decision {
                     allowed: false,
                     remaining: 0,
