@@ -75,8 +75,15 @@ impl Errors {
             None => self.0 = Some(e),
         }
     }
+    fn count(&self) -> usize {
+        self.0.as_ref().map_or(0, |e| e.into_iter().count())
+    }
     fn at(&mut self, span: Span, msg: impl std::fmt::Display) {
         self.push(syn::Error::new(span, msg));
+    }
+    /// An error covering all of `tokens` (a whole type, not only its first token).
+    fn spanned(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, msg));
     }
 }
 
@@ -93,7 +100,12 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         _ => "Options",
     };
 
-    let params = check_path(&args.path, &mut errs);
+    // `None` when the path itself is wrong: checks against its parameters would only cascade.
+    let params = {
+        let before = errs.count();
+        let names = check_path(&args.path, &mut errs);
+        (errs.count() == before).then_some(names)
+    };
 
     // Who may call the route.
     let requirement_spans: Vec<(Span, &str)> = [
@@ -152,8 +164,8 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         }
         ss.iter().for_each(|s| check_name(s, "scope", &mut errs));
     }
-    if let Some((_, e)) = &args.allow {
-        check_allow(e, &params, &args.path, &mut errs);
+    if let (Some((_, e)), Some(params)) = (&args.allow, &params) {
+        check_allow(e, params, &args.path, &mut errs);
     }
 
     let public = args.public.is_some();
@@ -214,9 +226,9 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errs.at(
-            sig.generics.span(),
-            "#[secure] handlers cannot be generic: axum mounts one concrete function per route",
+        errs.spanned(
+            &sig.generics,
+            "#[secure] handlers cannot be generic: axum mounts one concrete function per route; remove the generic parameters",
         );
     }
     if let Some(c) = &sig.constness {
@@ -231,19 +243,31 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
     for (i, input) in sig.inputs.iter().enumerate() {
         let ty = match input {
             FnArg::Receiver(r) => {
-                errs.at(r.span(), "#[secure] handlers are free functions, not methods: remove `self`");
+                errs.spanned(r, "#[secure] handlers are free functions, not methods: remove `self`");
                 continue;
             }
             FnArg::Typed(pt) => (*pt.ty).clone(),
         };
         let last = i + 1 == n;
         let (name, inner) = extractor(&ty);
+        if validate && matches!(name.as_deref(), Some("Option" | "Result")) {
+            let wrapped = inner.as_ref().and_then(|t| extractor(t).0);
+            if let Some(w @ ("Json" | "Form" | "Query" | "Path")) = wrapped.as_deref() {
+                errs.spanned(
+                    &ty,
+                    format!(
+                        "`{}<{w}<..>>` is read by axum itself, which skips #[secure]'s validation: take `{w}<..>` (bad input is answered 400/422), or opt out with `validate = false`",
+                        name.as_deref().unwrap_or_default()
+                    ),
+                );
+            }
+        }
         let kind = match name.as_deref() {
             Some("Json") | Some("Form") => {
                 let word = name.as_deref().unwrap_or_default();
                 if !last {
-                    errs.at(
-                        ty.span(),
+                    errs.spanned(
+                        &ty,
                         format!("`{word}<..>` reads the request body, so it must be the last argument: move it to the end"),
                     );
                 }
@@ -251,7 +275,7 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
                     Some(t) if word == "Json" => ArgKind::Json(t),
                     Some(t) => ArgKind::Form(t),
                     None => {
-                        errs.at(ty.span(), format!("`{word}` needs its type: `{word}<MyInput>`"));
+                        errs.spanned(&ty, format!("`{word}` needs its type: `{word}<MyInput>`"));
                         ArgKind::Other
                     }
                 }
@@ -259,19 +283,31 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
             Some("Query") => match inner {
                 Some(t) => ArgKind::Query(t),
                 None => {
-                    errs.at(ty.span(), "`Query` needs its type: `Query<MyParams>`");
+                    errs.spanned(&ty, "`Query` needs its type: `Query<MyParams>`");
                     ArgKind::Other
                 }
             },
-            Some("Path") => ArgKind::Path(inner),
+            Some("Path") => {
+                if let (Some(t), Some(params)) = (&inner, &params) {
+                    check_path_arity(&ty, t, params, &args.path, &mut errs);
+                }
+                ArgKind::Path(inner)
+            }
             Some("State") => {
                 state = inner;
                 ArgKind::Other
             }
             Some("Principal") if public => {
-                errs.at(
-                    ty.span(),
+                errs.spanned(
+                    &ty,
                     "a `public` route has no authenticated principal: take `Option<Principal>`, or remove `public`",
+                );
+                ArgKind::Other
+            }
+            Some("Claims") if public => {
+                errs.spanned(
+                    &ty,
+                    "a `public` route has no verified token, so no claims: take `Option<Principal>` and read `claims_as` from it, or remove `public`",
                 );
                 ArgKind::Other
             }
@@ -285,7 +321,6 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
             };
         out_args.push(ArgM { ty, kind, validated });
     }
-    let _ = params;
 
     match errs.0 {
         Some(e) => Err(e),
@@ -344,6 +379,74 @@ fn is_plain(ty: &Type) -> bool {
     }
 }
 
+/// `Path<T>` must match the route's parameters where the count is visible in the type:
+/// axum answers a mismatch with a 500 at run time.
+fn check_path_arity(ty: &Type, inner: &Type, params: &[String], path: &LitStr, errs: &mut Errors) {
+    let n = params.len();
+    let list = || {
+        params
+            .iter()
+            .map(|p| format!("{{{p}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if n == 0 {
+        errs.spanned(
+            ty,
+            format!(
+                "`Path<..>` reads path parameters, but {:?} has none: add a parameter such as `{{id}}` to the path, or remove this argument",
+                path.value()
+            ),
+        );
+        return;
+    }
+    match inner {
+        Type::Tuple(t) if !t.elems.is_empty() && t.elems.len() != n => {
+            let types = vec!["String"; n].join(", ");
+            errs.spanned(
+                inner,
+                format!(
+                    "this tuple has {} element{} but {:?} has {n} parameter{} ({}): write `Path<({types}{})>` with one type per parameter, in order",
+                    t.elems.len(),
+                    if t.elems.len() == 1 { "" } else { "s" },
+                    path.value(),
+                    if n == 1 { "" } else { "s" },
+                    list(),
+                    if n == 1 { "," } else { "" },
+                ),
+            );
+        }
+        _ if n > 1 && is_scalar(inner) => {
+            let types = vec!["String"; n].join(", ");
+            errs.spanned(
+                inner,
+                format!(
+                    "{:?} has {n} parameters ({}), and one value cannot hold them: take a tuple, `Path<({types})>`, or a struct with one field per parameter",
+                    path.value(),
+                    list(),
+                ),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// A single value deserialized from one path segment.
+fn is_scalar(ty: &Type) -> bool {
+    let Type::Path(tp) = ty else {
+        return false;
+    };
+    let Some(seg) = tp.path.segments.last() else {
+        return false;
+    };
+    matches!(
+        seg.ident.to_string().as_str(),
+        "String" | "bool" | "char" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8"
+            | "i16" | "i32" | "i64" | "i128" | "isize" | "f32" | "f64" | "Uuid" | "Ulid"
+            | "NonZeroU32" | "NonZeroU64"
+    )
+}
+
 fn check_name(lit: &LitStr, what: &str, errs: &mut Errors) {
     let v = lit.value();
     if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
@@ -361,7 +464,7 @@ fn check_allow(e: &AllowExpr, params: &[String], path: &LitStr, errs: &mut Error
         AllowExpr::Scope(lit) => check_name(lit, "scope", errs),
         AllowExpr::Owner(lit) => {
             let name = lit.value();
-            if !params.iter().any(|p| *p == name) {
+            if !params.contains(&name) {
                 let msg = match params.len() {
                     0 => format!(
                         "`owner({name:?})` compares a path parameter with the caller, but {:?} has no parameters: add `{{{name}}}` to the path",
@@ -370,10 +473,18 @@ fn check_allow(e: &AllowExpr, params: &[String], path: &LitStr, errs: &mut Error
                     _ => {
                         let names: Vec<&str> = params.iter().map(String::as_str).collect();
                         match suggest(&name, &names) {
-                            Some(s) => format!("the path has no `{{{name}}}`; did you mean `owner({s:?})`?"),
+                            Some(s) => format!(
+                                "the path {:?} has no `{{{name}}}`; did you mean `owner({s:?})`?",
+                                path.value()
+                            ),
                             None => format!(
-                                "the path has no `{{{name}}}`; its parameters are: {}",
-                                names.join(", ")
+                                "the path {:?} has no `{{{name}}}`: name one of its parameters, {}, or add `{{{name}}}` to the path",
+                                path.value(),
+                                names
+                                    .iter()
+                                    .map(|n| format!("`owner({n:?})`"))
+                                    .collect::<Vec<_>>()
+                                    .join(" or ")
                             ),
                         }
                     }
@@ -467,7 +578,16 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
         return Err(format!("empty rate: {FORM}"));
     };
     let Some((count, period)) = head.split_once('/') else {
-        return Err(format!("{head:?} has no `/`: {FORM}"));
+        // "5 per min", "5 min", "5min": say the rate the user most likely meant.
+        let rest: Vec<&str> = words.filter(|w| *w != "per" && *w != "a" && *w != "every").collect();
+        let digits = head.chars().take_while(|c| c.is_ascii_digit()).count();
+        let (n, unit) = head.split_at(digits);
+        let unit = if unit.is_empty() { rest.first().copied().unwrap_or("") } else { unit };
+        return Err(if !n.is_empty() && !unit.is_empty() {
+            format!("{text:?} is not a rate: write \"{n}/{unit}\" (COUNT/UNIT, with a slash)")
+        } else {
+            format!("{text:?} has no `/`: {FORM}")
+        });
     };
     let count: u32 = match count.parse() {
         Ok(0) => return Err("a rate admits at least 1 request: write \"1/min\" or more".into()),
@@ -533,11 +653,16 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
                     Some("ip") => Per::Ip,
                     Some("key") => Per::Key,
                     Some("global") => Per::Global,
-                    other => {
-                        return Err(format!(
-                            "`per {}`: charge a rate `per user`, `per ip`, `per key` or `global`",
-                            other.unwrap_or("")
-                        ));
+                    Some(other) => {
+                        return Err(match suggest(other, &["user", "ip", "key", "global"]) {
+                            Some(s) => format!("`per {other}`: did you mean `per {s}`?"),
+                            None => format!(
+                                "`per {other}`: charge a rate `per user`, `per ip`, `per key` or `global`"
+                            ),
+                        });
+                    }
+                    None => {
+                        return Err("`per` needs whom to charge: `per user`, `per ip`, `per key` or `global`".into());
                     }
                 };
             }

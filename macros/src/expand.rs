@@ -77,14 +77,18 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         let ty = &a.ty;
         let last = i + 1 == n;
         match &a.kind {
-            ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) => {
-                asserts.push(quote_spanned!(t.span()=> #p::assert_deserialize::<#t>();));
+            // `Path<T>` is an extractor exactly when `T` deserializes: say that, at `T`.
+            ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) | ArgKind::Path(Some(t)) => {
+                let sp = private(t.span());
+                asserts.push(quote_spanned!(t.span()=> #sp::assert_deserialize::<#t>();));
             }
-            ArgKind::Path(_) | ArgKind::Other if last => {
-                asserts.push(quote_spanned!(ty.span()=> #p::assert_last::<#ty, #check_state, _>();));
+            ArgKind::Path(None) | ArgKind::Other if last => {
+                let sp = private(ty.span());
+                asserts.push(quote_spanned!(ty.span()=> #sp::assert_last::<#ty, #check_state, _>();));
             }
-            ArgKind::Path(_) | ArgKind::Other => {
-                asserts.push(quote_spanned!(ty.span()=> #p::assert_parts::<#ty, #check_state>();));
+            ArgKind::Path(None) | ArgKind::Other => {
+                let sp = private(ty.span());
+                asserts.push(quote_spanned!(ty.span()=> #sp::assert_parts::<#ty, #check_state>();));
             }
         }
         if a.validated {
@@ -92,7 +96,8 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
                 ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) | ArgKind::Path(Some(t)) => t,
                 _ => continue,
             };
-            asserts.push(quote_spanned!(inner.span()=> #p::assert_validated::<#inner>();));
+            let sp = private(inner.span());
+            asserts.push(quote_spanned!(inner.span()=> #sp::assert_validated::<#inner>();));
         }
     }
 
@@ -106,11 +111,17 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         let last = i + 1 == n;
         let var = format_ident!("__shieldwall_arg{}", i);
         call_args.push(var.clone());
-        let check = |value: TokenStream, span: Span| {
+        // Reading and validating go through `__private::Arg` dispatch, so that a type
+        // without `Deserialize`/`Validate` is reported once, by the assertions above.
+        let check = |value: TokenStream, t: &syn::Type| {
             if a.validated {
-                quote_spanned! {span=>
-                    if let ::core::result::Result::Err(rej) = #p::validate(#value) {
-                        return __shieldwall_fin.reject(rej);
+                quote! {
+                    {
+                        #[allow(unused_imports)]
+                        use #p::{Check as _, CheckFallback as _};
+                        if let ::core::result::Result::Err(rej) = (&#p::Arg::<#t>::NEW).check(#value) {
+                            return __shieldwall_fin.reject(rej);
+                        }
                     }
                 }
             } else {
@@ -120,15 +131,17 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         let code = match &a.kind {
             ArgKind::Json(t) | ArgKind::Form(t) => {
                 let (reader, wrap) = match &a.kind {
-                    ArgKind::Json(_) => (quote!(#p::json), quote!(#p::Json)),
-                    _ => (quote!(#p::form), quote!(#p::Form)),
+                    ArgKind::Json(_) => (quote!(json), quote!(#p::Json)),
+                    _ => (quote!(form), quote!(#p::Form)),
                 };
-                let v = check(quote!(&__shieldwall_v), t.span());
+                let v = check(quote!(&__shieldwall_v), t);
                 quote! {
                     let #var = {
+                        #[allow(unused_imports)]
+                        use #p::{Read as _, ReadFallback as _};
                         let __shieldwall_limit = __shieldwall_fin.body_limit();
                         let __shieldwall_req = #p::Request::from_parts(__shieldwall_parts, __shieldwall_body);
-                        match #reader::<#t>(__shieldwall_req, __shieldwall_limit).await {
+                        match (&#p::Arg::<#t>::NEW).#reader(__shieldwall_req, __shieldwall_limit).await {
                             ::core::result::Result::Ok(__shieldwall_v) => { #v #wrap(__shieldwall_v) }
                             ::core::result::Result::Err(rej) => return __shieldwall_fin.reject(rej),
                         }
@@ -136,18 +149,22 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
                 }
             }
             ArgKind::Query(t) => {
-                let v = check(quote!(&__shieldwall_v), t.span());
+                let v = check(quote!(&__shieldwall_v), t);
                 quote! {
-                    let #var = match #p::query::<#t>(&__shieldwall_parts) {
-                        ::core::result::Result::Ok(__shieldwall_v) => { #v #p::Query(__shieldwall_v) }
-                        ::core::result::Result::Err(rej) => return __shieldwall_fin.reject(rej),
+                    let #var = {
+                        #[allow(unused_imports)]
+                        use #p::{Read as _, ReadFallback as _};
+                        match (&#p::Arg::<#t>::NEW).query(&__shieldwall_parts) {
+                            ::core::result::Result::Ok(__shieldwall_v) => { #v #p::Query(__shieldwall_v) }
+                            ::core::result::Result::Err(rej) => return __shieldwall_fin.reject(rej),
+                        }
                     };
                 }
             }
             ArgKind::Path(_) | ArgKind::Other if !last || matches!(a.kind, ArgKind::Path(_)) => {
                 bounds.push(quote!(#ty: #p::FromRequestParts<__ShieldwallS>));
                 let v = match &a.kind {
-                    ArgKind::Path(Some(t)) => check(quote!(&__shieldwall_v.0), t.span()),
+                    ArgKind::Path(Some(t)) => check(quote!(&__shieldwall_v.0), t),
                     _ => quote!(),
                 };
                 quote! {
@@ -185,8 +202,11 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         syn::ReturnType::Default => item.sig.ident.span(),
         syn::ReturnType::Type(_, t) => t.span(),
     };
+    let sp = private(ret_span);
+    let mut callee = name.clone();
+    callee.set_span(ret_span);
     let respond = quote_spanned! {ret_span=>
-        #p::IntoResponse::into_response(#name(#(#call_args),*).await)
+        #sp::respond(#callee(#(#call_args),*).await)
     };
 
     let doc = format!(
@@ -249,12 +269,58 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
     }
 }
 
+/// The stand-in emitted next to a `compile_error!` when the attribute is wrong: the unit
+/// struct and a `RouteFactory` impl, so `routes![name]` raises no second error. The build
+/// fails on the `compile_error!`, so none of this ever runs.
+pub(crate) fn fallback(item: &ItemFn) -> TokenStream {
+    if item.sig.receiver().is_some() {
+        // A method: an item here would be one more error, inside an `impl` block.
+        return TokenStream::new();
+    }
+    let p = quote!(::shieldwall::__private);
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let name_str = name.to_string();
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        const _: () = {
+            static __SHIELDWALL_POLICY: #p::Policy = #p::Policy {
+                method: #p::Method::Get,
+                path: "/",
+                handler: #name_str,
+                access: #p::Access::Public,
+                rates: &[],
+                body_limit: ::core::option::Option::None,
+                validate: true,
+            };
+
+            impl<__ShieldwallS> #p::RouteFactory<__ShieldwallS, ()> for #name {
+                const POLICY: &'static #p::Policy = &__SHIELDWALL_POLICY;
+
+                fn method_router(_: #p::Guard) -> #p::MethodRouter<__ShieldwallS> {
+                    ::core::unreachable!("#[secure] attribute with errors")
+                }
+            }
+        };
+    }
+}
+
+/// `::shieldwall::__private` with every token at `span`, so that an error in a call made
+/// through it underlines the user's tokens only, not the whole attribute.
+fn private(span: Span) -> TokenStream {
+    quote_spanned!(span=> ::shieldwall::__private)
+}
+
 fn role_ref(r: &RoleSpec) -> TokenStream {
     let p = quote!(::shieldwall::__private);
     match r {
         RoleSpec::Name(lit) => quote!(#p::RoleRef::Name(#lit)),
         RoleSpec::Typed(expr) => {
-            let call = quote_spanned!(expr.span()=> #p::role_name(&#expr));
+            let sp = private(expr.span());
+            let call = quote_spanned!(expr.span()=> #sp::role_name(&#expr));
             quote! {
                 #p::RoleRef::Typed({
                     fn __shieldwall_role() -> &'static str { #call }
@@ -287,7 +353,8 @@ fn allow_expr(e: &AllowExpr) -> TokenStream {
             quote!(#p::Expr::Not(&#x))
         }
         AllowExpr::Predicate(path) => {
-            quote_spanned!(path.span()=> #p::Expr::Predicate(#path))
+            let sp = private(path.span());
+            quote_spanned!(path.span()=> #sp::Expr::Predicate(#path))
         }
     }
 }

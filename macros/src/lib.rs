@@ -40,9 +40,11 @@ fn secure_impl(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -
     match result {
         Ok(tokens) => tokens,
         Err(e) => {
-            // Still emit the user's function, so one mistake does not cascade.
+            // Still emit the user's function and a stand-in route, so one mistake does not
+            // cascade into "cannot find function" or "not a type" where it is used.
             let err = e.to_compile_error();
-            quote::quote!(#err #func)
+            let stand_in = expand::fallback(&func);
+            quote::quote!(#err #func #stand_in)
         }
     }
 }

@@ -87,19 +87,44 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
             "#[secure] needs a method and a path: `#[secure(get \"/users/{id}\", role = \"admin\")]`",
         ));
     }
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "the HTTP method comes before the path: `#[secure(get {:?}, ...)]`",
+                lit.value()
+            ),
+        ));
+    }
     let method: Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|e| {
         syn::Error::new(
             e.span(),
             "#[secure] starts with the HTTP method, lower-case, then the path: `#[secure(get \"/users\", ...)]`",
         )
     })?;
+    if !input.peek(LitStr) {
+        let lower = method.to_string().to_ascii_lowercase();
+        let is_method = METHODS.contains(&lower.as_str()) || lower == "trace" || lower == "connect";
+        if !is_method && (KEYS.contains(&lower.as_str()) || input.is_empty() || input.peek(Token![,]) || input.peek(Token![=])) {
+            // `#[secure(public)]`, `#[secure(role = "admin")]`: the head is missing.
+            return Err(syn::Error::new(
+                method.span(),
+                format!(
+                    "#[secure] starts with the HTTP method and the path, then the keys: `#[secure(get \"/path\", {method}{})]`",
+                    if input.peek(Token![=]) { " = ..." } else { "" }
+                ),
+            ));
+        }
+        check_method(&method, errors);
+        let span = if input.is_empty() { method.span() } else { input.span() };
+        return Err(syn::Error::new(
+            span,
+            format!("expected the route path as a string after the method: `{lower} \"/users/{{id}}\"`"),
+        ));
+    }
     check_method(&method, errors);
-    let path: LitStr = input.parse().map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            "expected the route path as a string after the method: `get \"/users/{id}\"`",
-        )
-    })?;
+    let path: LitStr = input.parse()?;
 
     let mut args = Args {
         method,
@@ -117,7 +142,12 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
     };
 
     while !input.is_empty() {
-        input.parse::<Token![,]>()?;
+        input.parse::<Token![,]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `,` here: keys are separated by commas, `#[secure(get \"/users\", auth, rate = \"5/min\")]`",
+            )
+        })?;
         if input.is_empty() {
             break;
         }
@@ -254,10 +284,14 @@ fn check_method(method: &Ident, errors: &mut Option<syn::Error>) {
         return;
     }
     let lower = m.to_ascii_lowercase();
-    let msg = if lower == "trace" || lower == "connect" {
+    let msg = if lower == "trace" {
         format!(
-            "{} is refused: it has no place in an API (TRACE enables cross-site tracing); use one of {}",
-            m.to_ascii_uppercase(),
+            "TRACE is refused: it echoes requests back, credentials included (cross-site tracing); use one of {}",
+            METHODS.join(", ")
+        )
+    } else if lower == "connect" {
+        format!(
+            "CONNECT is refused: it opens a tunnel, not an API route; use one of {}",
             METHODS.join(", ")
         )
     } else if METHODS.contains(&lower.as_str()) {
@@ -265,7 +299,7 @@ fn check_method(method: &Ident, errors: &mut Option<syn::Error>) {
     } else if let Some(s) = suggest(&lower, METHODS) {
         format!("unknown HTTP method `{m}`; did you mean `{s}`?")
     } else {
-        format!("unknown HTTP method `{m}`; use one of {}", METHODS.join(", "))
+        format!("unknown HTTP method `{m}`: use one of {} (lower-case)", METHODS.join(", "))
     };
     push(errors, syn::Error::new(method.span(), msg));
 }
@@ -316,11 +350,14 @@ fn parse_allow(input: ParseStream<'_>) -> syn::Result<AllowExpr> {
     }
     let content;
     let paren = parenthesized!(content in input);
+    let called = || {
+        let text = quote::ToTokens::to_token_stream(&path).to_string().replace(' ', "");
+        format!(
+            "`{text}(..)` calls a function: name a predicate `fn(&Principal, &Parts) -> bool` without calling it, `allow = {text}`; the policy functions are role(..), scope(..), owner(..), any(..), all(..) and not(..)"
+        )
+    };
     let Some(ident) = path.get_ident() else {
-        return Err(syn::Error::new_spanned(
-            &path,
-            "a predicate is named by its path, not called: write `allow = my_module::is_staff`",
-        ));
+        return Err(syn::Error::new_spanned(&path, called()));
     };
     let name = ident.to_string();
     let one_str = |what: &str| -> syn::Result<LitStr> {
@@ -363,9 +400,7 @@ fn parse_allow(input: ParseStream<'_>) -> syn::Result<AllowExpr> {
         other => {
             let hint = match suggest(other, &["role", "scope", "owner", "any", "all", "not"]) {
                 Some(s) => format!("unknown policy function `{other}`; did you mean `{s}`?"),
-                None => format!(
-                    "unknown policy function `{other}`: use role(..), scope(..), owner(..), any(..), all(..), not(..), or name a predicate fn by its path without calling it"
-                ),
+                None => called(),
             };
             Err(syn::Error::new(ident.span(), hint))
         }
@@ -380,27 +415,54 @@ impl syn::parse::Parse for AllowP {
     }
 }
 
-/// The closest candidate within edit distance 2 (or a shared prefix of 3+), if any.
+/// The closest candidate: within one edit (a swap of two neighbours counts as one) for
+/// short words, two for words of six letters or more; or one that starts with `word` (3+).
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let max = if word.chars().count() >= 6 { 2 } else { 1 };
     candidates
         .iter()
         .map(|c| (distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(word.len() / 4) || (word.len() >= 3 && c.starts_with(word)))
+        .filter(|(d, c)| *d <= max || (word.len() >= 3 && c.starts_with(word)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
+/// Optimal string alignment distance: Levenshtein plus transposition of neighbours.
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
     for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
         }
-        prev = cur;
     }
-    prev[b.len()]
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("rtae", KEYS), Some("rate"));
+        assert_eq!(suggest("rol", KEYS), Some("role"));
+        assert_eq!(suggest("bodylimit", KEYS), Some("body_limit"));
+        assert_eq!(suggest("colour", KEYS), None);
+        assert_eq!(suggest("fetch", METHODS), None);
+        assert_eq!(suggest("pots", METHODS), Some("post"));
+        assert_eq!(suggest("mni", &["s", "min", "h", "day"]), Some("min"));
+    }
 }

@@ -1,0 +1,12 @@
+use shieldwall::prelude::*;
+
+struct Users;
+
+impl Users {
+    #[secure(get "/users", auth)]
+    async fn list(&self) -> &'static str {
+        "[]"
+    }
+}
+
+fn main() {}

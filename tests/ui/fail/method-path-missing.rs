@@ -1,0 +1,8 @@
+use shieldwall::prelude::*;
+
+#[secure]
+async fn status() -> &'static str {
+    "ok"
+}
+
+fn main() {}

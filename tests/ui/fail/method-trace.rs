@@ -1,0 +1,8 @@
+use shieldwall::prelude::*;
+
+#[secure(trace "/status", public)]
+async fn status() -> &'static str {
+    "ok"
+}
+
+fn main() {}

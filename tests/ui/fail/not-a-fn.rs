@@ -1,0 +1,6 @@
+use shieldwall::prelude::*;
+
+#[secure(get "/status", public)]
+struct Status;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use shieldwall::prelude::*;
+
+#[secure(get "users", auth)]
+async fn list_users() -> &'static str {
+    "[]"
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use shieldwall::prelude::*;
+
+fn is_staff(user: &Principal) -> bool {
+    user.has_role("staff")
+}
+
+#[secure(get "/internal", allow = is_staff)]
+async fn internal() -> &'static str {
+    "ok"
+}
+
+fn main() {}

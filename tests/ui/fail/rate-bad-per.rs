@@ -1,0 +1,8 @@
+use shieldwall::prelude::*;
+
+#[secure(post "/reports", auth, rate = "5/min per tenant")]
+async fn create_report() -> &'static str {
+    "ok"
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use shieldwall::prelude::*;
+
+struct User;
+
+#[secure(get "/me", auth)]
+async fn me() -> User {
+    User
+}
+
+fn main() {}
