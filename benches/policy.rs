@@ -9,7 +9,11 @@ fn rate_hot_key(c: &mut Criterion) {
     let store = MemoryStore::new(100_000);
     let clock = MonotonicClock::new();
     let quota = Quota::new(u32::MAX, 1, u32::MAX);
-    let key = RateKey { route: 0, limit: 0, ident: Ident::Global };
+    let key = RateKey {
+        route: 0,
+        limit: 0,
+        ident: Ident::Global,
+    };
     c.bench_function("rate/memory/hot_key", |b| {
         b.iter(|| store.check(std::hint::black_box(&key), &quota, clock.now_nanos()))
     });

@@ -74,7 +74,10 @@ async fn create_user(
 
 /// Read a user: admins any record, users their own.
 #[secure(get "/users/{id}", allow = any(role("admin"), owner("id")))]
-async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<User>, Problem> {
+async fn get_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<User>, Problem> {
     state
         .users
         .lock()
@@ -105,8 +108,7 @@ fn mint(secret: &[u8], sub: &str, roles: &[&str]) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 
@@ -115,7 +117,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => {
             let s: [u8; 32] = rand::random();
             let s = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
-            eprintln!("\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set, so a random HS256");
+            eprintln!(
+                "\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set, so a random HS256"
+            );
             eprintln!("!!! secret was generated for this run. Tokens die with the process.");
             eprintln!("!!! Never run like this in production.\n");
             s.into_bytes()
@@ -154,7 +158,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "# 429: the sixth create within a minute\nfor i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"Authorization: Bearer $ADMIN\" \\\n  -H 'Content-Type: application/json' -d \"{{\\\"username\\\":\\\"u$i\\\",\\\"email\\\":\\\"u$i@example.com\\\",\\\"age\\\":1}}\" {base}/users; done\n"
     );
-    println!("# 200: bob reads his own record; 403: bob reads alice's\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/bob\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/alice\n");
+    println!(
+        "# 200: bob reads his own record; 403: bob reads alice's\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/bob\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/alice\n"
+    );
 
     shieldwall::serve(app, listener).await?;
     Ok(())

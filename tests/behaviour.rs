@@ -186,7 +186,11 @@ async fn global() -> &'static str {
 async fn app() -> String {
     let router = Shieldwall::new()
         .jwt(jwt())
-        .role_hierarchy(RoleHierarchy::new().grant("admin", ["editor"]).grant("editor", ["viewer"]))
+        .role_hierarchy(
+            RoleHierarchy::new()
+                .grant("admin", ["editor"])
+                .grant("editor", ["viewer"]),
+        )
         .routes(routes![
             public_route,
             me,
@@ -253,7 +257,9 @@ async fn auth_requires_a_valid_token() {
     r.assert_problem(401, "invalid-token");
     assert_eq!(
         r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token is invalid\"")
+        Some(
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token is invalid\""
+        )
     );
     assert!(!r.text.contains("alice"), "no token contents in the body");
 
@@ -268,12 +274,21 @@ async fn role_and_roles() {
     let base = app().await;
     let r = send(get(&base, "/admin", Some(&token("bob", &["user"], "")))).await;
     r.assert_problem(403, "forbidden");
-    assert_eq!(r.header("www-authenticate"), None, "no scope challenge for a role failure");
+    assert_eq!(
+        r.header("www-authenticate"),
+        None,
+        "no scope challenge for a role failure"
+    );
     let r = send(get(&base, "/admin", Some(&token("alice", &["admin"], "")))).await;
     assert_eq!((r.status, r.text.as_str()), (200, "admin"));
 
     // roles = any of
-    let r = send(get(&base, "/editors", Some(&token("p", &["publisher"], "")))).await;
+    let r = send(get(
+        &base,
+        "/editors",
+        Some(&token("p", &["publisher"], "")),
+    ))
+    .await;
     assert_eq!(r.status, 200);
     let r = send(get(&base, "/editors", Some(&token("v", &["viewer"], "")))).await;
     r.assert_problem(403, "forbidden");
@@ -294,8 +309,18 @@ async fn role_hierarchy_applies() {
 #[tokio::test]
 async fn typed_roles() {
     let base = app().await;
-    assert_eq!(send(get(&base, "/audit", Some(&token("a", &["auditor"], "")))).await.status, 200);
-    assert_eq!(send(get(&base, "/audit", Some(&token("a", &["admin"], "")))).await.status, 403);
+    assert_eq!(
+        send(get(&base, "/audit", Some(&token("a", &["auditor"], ""))))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(get(&base, "/audit", Some(&token("a", &["admin"], ""))))
+            .await
+            .status,
+        403
+    );
 }
 
 // ---------------------------------------------------------------- scopes
@@ -309,16 +334,31 @@ async fn scopes_all_of_with_challenge() {
         r.header("www-authenticate"),
         Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"users:write\"")
     );
-    assert_eq!(send(get(&base, "/write", Some(&token("a", &[], "users:write")))).await.status, 200);
+    assert_eq!(
+        send(get(&base, "/write", Some(&token("a", &[], "users:write"))))
+            .await
+            .status,
+        200
+    );
 
-    let r = send(get(&base, "/read-write", Some(&token("a", &[], "users:write")))).await;
+    let r = send(get(
+        &base,
+        "/read-write",
+        Some(&token("a", &[], "users:write")),
+    ))
+    .await;
     assert_eq!(r.status, 403);
     assert_eq!(
         r.header("www-authenticate"),
-        Some("Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"users:read users:write\"")
+        Some(
+            "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"users:read users:write\""
+        )
     );
     let both = token("a", &[], "users:read users:write");
-    assert_eq!(send(get(&base, "/read-write", Some(&both))).await.status, 200);
+    assert_eq!(
+        send(get(&base, "/read-write", Some(&both))).await.status,
+        200
+    );
 }
 
 // ---------------------------------------------------------------- allow
@@ -329,21 +369,49 @@ async fn allow_owner_or_admin() {
     let bob = token("bob", &["user"], "");
     let r = send(get(&base, "/users/bob", Some(&bob))).await;
     assert_eq!((r.status, r.text.as_str()), (200, "user:bob"));
-    send(get(&base, "/users/alice", Some(&bob))).await.assert_problem(403, "forbidden");
+    send(get(&base, "/users/alice", Some(&bob)))
+        .await
+        .assert_problem(403, "forbidden");
     let admin = token("root", &["admin"], "");
-    assert_eq!(send(get(&base, "/users/alice", Some(&admin))).await.status, 200);
+    assert_eq!(
+        send(get(&base, "/users/alice", Some(&admin))).await.status,
+        200
+    );
     // percent-encoding does not fool the owner comparison
-    assert_eq!(send(get(&base, "/users/b%6Fb", Some(&bob))).await.status, 200);
-    assert_eq!(send(get(&base, "/users/bob%20", Some(&bob))).await.status, 403);
+    assert_eq!(
+        send(get(&base, "/users/b%6Fb", Some(&bob))).await.status,
+        200
+    );
+    assert_eq!(
+        send(get(&base, "/users/bob%20", Some(&bob))).await.status,
+        403
+    );
 }
 
 #[tokio::test]
 async fn allow_all_and_not() {
     let base = app().await;
-    assert_eq!(send(get(&base, "/not-banned", Some(&token("a", &[], "users:read")))).await.status, 200);
+    assert_eq!(
+        send(get(
+            &base,
+            "/not-banned",
+            Some(&token("a", &[], "users:read"))
+        ))
+        .await
+        .status,
+        200
+    );
     let banned = token("a", &["banned"], "users:read");
-    assert_eq!(send(get(&base, "/not-banned", Some(&banned))).await.status, 403);
-    assert_eq!(send(get(&base, "/not-banned", Some(&token("a", &[], "")))).await.status, 403);
+    assert_eq!(
+        send(get(&base, "/not-banned", Some(&banned))).await.status,
+        403
+    );
+    assert_eq!(
+        send(get(&base, "/not-banned", Some(&token("a", &[], ""))))
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test]
@@ -352,7 +420,10 @@ async fn allow_predicate() {
     let staff_token = token("eve@staff", &[], "");
     let r = send(get(&base, "/staff", Some(&staff_token)).header("x-staff-badge", "1")).await;
     assert_eq!(r.status, 200);
-    assert_eq!(send(get(&base, "/staff", Some(&staff_token))).await.status, 403);
+    assert_eq!(
+        send(get(&base, "/staff", Some(&staff_token))).await.status,
+        403
+    );
     let outsider = token("eve@example", &[], "");
     let r = send(get(&base, "/staff", Some(&outsider)).header("x-staff-badge", "1")).await;
     assert_eq!(r.status, 403);
@@ -372,13 +443,25 @@ fn post_json(base: &str, path: &str, token: &str, body: &str) -> reqwest::Reques
 async fn json_validation_lists_each_field() {
     let base = app().await;
     let admin = token("alice", &["admin"], "");
-    let r = send(post_json(&base, "/users", &admin, r#"{"username":"","email":"nope","age":300}"#)).await;
+    let r = send(post_json(
+        &base,
+        "/users",
+        &admin,
+        r#"{"username":"","email":"nope","age":300}"#,
+    ))
+    .await;
     // age 300 does not fit u8 → shape error before the validator runs
     r.assert_problem(422, "invalid");
     assert_eq!(r.json()["errors"][0]["field"], "age");
     assert_eq!(r.json()["errors"][0]["code"], "type");
 
-    let r = send(post_json(&base, "/users", &admin, r#"{"username":"","email":"nope","age":151}"#)).await;
+    let r = send(post_json(
+        &base,
+        "/users",
+        &admin,
+        r#"{"username":"","email":"nope","age":151}"#,
+    ))
+    .await;
     r.assert_problem(422, "invalid");
     assert_eq!(
         r.json()["errors"],
@@ -389,7 +472,13 @@ async fn json_validation_lists_each_field() {
         ])
     );
 
-    let r = send(post_json(&base, "/users", &admin, r#"{"username":"x","email":"x@example.com","age":3,"admin":true}"#)).await;
+    let r = send(post_json(
+        &base,
+        "/users",
+        &admin,
+        r#"{"username":"x","email":"x@example.com","age":3,"admin":true}"#,
+    ))
+    .await;
     r.assert_problem(422, "invalid");
     assert_eq!(r.json()["errors"][0]["code"], "unknown");
 
@@ -408,7 +497,13 @@ async fn json_validation_lists_each_field() {
     .await;
     r.assert_problem(415, "unsupported-media-type");
 
-    let r = send(post_json(&base, "/users", &admin, r#"{"username":"x","email":"x@example.com","age":3}"#)).await;
+    let r = send(post_json(
+        &base,
+        "/users",
+        &admin,
+        r#"{"username":"x","email":"x@example.com","age":3}"#,
+    ))
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json(), json!({"by": "root", "username": "x"}));
 }
@@ -426,7 +521,13 @@ async fn authentication_happens_before_the_body_is_read() {
     .await;
     r.assert_problem(401, "unauthenticated");
     // Authenticated but not an admin: 403, not 422.
-    let r = send(post_json(&base, "/users", &token("bob", &["user"], ""), r#"{"username":""}"#)).await;
+    let r = send(post_json(
+        &base,
+        "/users",
+        &token("bob", &["user"], ""),
+        r#"{"username":""}"#,
+    ))
+    .await;
     r.assert_problem(403, "forbidden");
 }
 
@@ -441,7 +542,10 @@ async fn validate_false_opts_out() {
 #[tokio::test]
 async fn query_path_and_form_are_validated() {
     let base = app().await;
-    assert_eq!(send(get(&base, "/search?per_page=10", None)).await.text, "10");
+    assert_eq!(
+        send(get(&base, "/search?per_page=10", None)).await.text,
+        "10"
+    );
     let r = send(get(&base, "/search?per_page=1000", None)).await;
     r.assert_problem(422, "invalid");
     assert_eq!(r.json()["errors"][0]["field"], "per_page");
@@ -454,9 +558,19 @@ async fn query_path_and_form_are_validated() {
     r.assert_problem(422, "invalid");
     assert_eq!(r.json()["errors"][0]["field"], "slug");
 
-    let r = send(client().post(format!("{base}/form")).form(&[("username", "ann")])).await;
+    let r = send(
+        client()
+            .post(format!("{base}/form"))
+            .form(&[("username", "ann")]),
+    )
+    .await;
     assert_eq!((r.status, r.text.as_str()), (200, "ann"));
-    let r = send(client().post(format!("{base}/form")).form(&[("username", "")])).await;
+    let r = send(
+        client()
+            .post(format!("{base}/form"))
+            .form(&[("username", "")]),
+    )
+    .await;
     r.assert_problem(422, "invalid");
 }
 
@@ -473,16 +587,38 @@ async fn body_limit_413() {
     assert_eq!(r.status, 200);
 
     // Streamed body without Content-Length: still cut at the limit.
-    let chunks: Vec<Result<String, std::io::Error>> = (0..20).map(|_| Ok("y".repeat(100))).collect();
+    let chunks: Vec<Result<String, std::io::Error>> =
+        (0..20).map(|_| Ok("y".repeat(100))).collect();
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let r = send(client().post(format!("{base}/raw")).bearer_auth(&t).body(body)).await;
+    let r = send(
+        client()
+            .post(format!("{base}/raw"))
+            .bearer_auth(&t)
+            .body(body),
+    )
+    .await;
     r.assert_problem(413, "payload-too-large");
-    let r = send(client().post(format!("{base}/raw")).bearer_auth(&t).body("z".repeat(1000))).await;
+    let r = send(
+        client()
+            .post(format!("{base}/raw"))
+            .bearer_auth(&t)
+            .body("z".repeat(1000)),
+    )
+    .await;
     assert_eq!((r.status, r.text.as_str()), (200, "1000"));
 
     // The default limit is 64 KiB.
-    let huge = format!("{{\"username\":\"{}\",\"email\":\"a@b.co\",\"age\":1}}", "x".repeat(70 * 1024));
-    let r = send(post_json(&base, "/users", &token("alice", &["admin"], ""), &huge)).await;
+    let huge = format!(
+        "{{\"username\":\"{}\",\"email\":\"a@b.co\",\"age\":1}}",
+        "x".repeat(70 * 1024)
+    );
+    let r = send(post_json(
+        &base,
+        "/users",
+        &token("alice", &["admin"], ""),
+        &huge,
+    ))
+    .await;
     r.assert_problem(413, "payload-too-large");
 }
 
@@ -497,7 +633,10 @@ async fn rate_limit_429_with_headers() {
         let r = send(post_json(&base, "/users", &admin, body)).await;
         assert_eq!(r.status, 200, "request {i}");
         assert_eq!(r.header("ratelimit-policy"), Some("\"5/min\";q=5;w=60"));
-        assert_eq!(r.header("ratelimit"), Some(format!("\"5/min\";r={};t={}", 4 - i, 12 * (i + 1)).as_str()));
+        assert_eq!(
+            r.header("ratelimit"),
+            Some(format!("\"5/min\";r={};t={}", 4 - i, 12 * (i + 1)).as_str())
+        );
     }
     let r = send(post_json(&base, "/users", &admin, body)).await;
     r.assert_problem(429, "rate-limited");
@@ -507,7 +646,10 @@ async fn rate_limit_429_with_headers() {
 
     // per user: another admin has their own budget
     let other = token("root", &["admin"], "");
-    assert_eq!(send(post_json(&base, "/users", &other, body)).await.status, 200);
+    assert_eq!(
+        send(post_json(&base, "/users", &other, body)).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -516,8 +658,14 @@ async fn rate_lists_and_global() {
     let t = token("a", &[], "");
     let r = send(get(&base, "/limited", Some(&t))).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("ratelimit-policy"), Some("\"2/min\";q=2;w=60, \"3/hour per ip\";q=3;w=3600"));
-    assert_eq!(r.header("ratelimit"), Some("\"3/hour per ip\";r=2;t=1200, \"2/min\";r=1;t=30"));
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"2/min\";q=2;w=60, \"3/hour per ip\";q=3;w=3600")
+    );
+    assert_eq!(
+        r.header("ratelimit"),
+        Some("\"3/hour per ip\";r=2;t=1200, \"2/min\";r=1;t=30")
+    );
     assert_eq!(send(get(&base, "/limited", Some(&t))).await.status, 200);
     let r = send(get(&base, "/limited", Some(&t))).await;
     r.assert_problem(429, "rate-limited");
@@ -531,7 +679,9 @@ async fn rate_lists_and_global() {
     for _ in 0..3 {
         assert_eq!(send(get(&base, "/global", None)).await.status, 200);
     }
-    send(get(&base, "/global", None)).await.assert_problem(429, "rate-limited");
+    send(get(&base, "/global", None))
+        .await
+        .assert_problem(429, "rate-limited");
 }
 
 #[tokio::test]
@@ -539,10 +689,14 @@ async fn failed_authentication_counts_against_the_ip_limit() {
     let base = app().await;
     // 3/hour per ip runs before authentication: bad tokens spend it.
     for _ in 0..3 {
-        send(get(&base, "/limited", Some("bad.token.value"))).await.assert_problem(401, "invalid-token");
+        send(get(&base, "/limited", Some("bad.token.value")))
+            .await
+            .assert_problem(401, "invalid-token");
     }
     let good = token("a", &[], "");
-    send(get(&base, "/limited", Some(&good))).await.assert_problem(429, "rate-limited");
+    send(get(&base, "/limited", Some(&good)))
+        .await
+        .assert_problem(429, "rate-limited");
 }
 
 // ---------------------------------------------------------------- error contract
@@ -558,7 +712,9 @@ async fn handler_errors_follow_the_contract() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let base = app().await;
-    send(get(&base, "/nowhere", None)).await.assert_problem(404, "not-found");
+    send(get(&base, "/nowhere", None))
+        .await
+        .assert_problem(404, "not-found");
     let r = send(client().delete(format!("{base}/public"))).await;
     r.assert_problem(405, "method-not-allowed");
     assert_eq!(r.header("allow"), Some("GET,HEAD"));
@@ -572,7 +728,9 @@ async fn custom_claims_reach_the_handler() {
     assert_eq!((r.status, r.text.as_str()), (200, "acme"));
     // claims that do not fit the type: 401 invalid_token
     let t = token("a", &[], "");
-    send(get(&base, "/tenant", Some(&t))).await.assert_problem(401, "invalid-token");
+    send(get(&base, "/tenant", Some(&t)))
+        .await
+        .assert_problem(401, "invalid-token");
 }
 
 // ---------------------------------------------------------------- plain async fns
@@ -582,7 +740,11 @@ async fn handlers_stay_callable_as_plain_functions() {
     let admin = Principal::new("alice").with_roles(["admin"]);
     let Json(v) = create_user(
         admin,
-        Json(NewUser { username: "u".into(), email: "u@example.com".into(), age: 1 }),
+        Json(NewUser {
+            username: "u".into(),
+            email: "u@example.com".into(),
+            age: 1,
+        }),
     )
     .await;
     assert_eq!(v, json!({"by": "alice", "username": "u"}));

@@ -39,9 +39,25 @@ async fn health() -> &'static str {
 
 #[test]
 fn route_requiring_jwt_without_jwt_is_refused() {
-    let e = Shieldwall::new().routes(routes![health, me]).build().unwrap_err();
-    assert!(matches!(e, BuildError::JwtNotConfigured { path: "/me", handler: "me", .. }), "{e}");
-    assert!(e.to_string().contains(".jwt("), "the message says what to do: {e}");
+    let e = Shieldwall::new()
+        .routes(routes![health, me])
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            BuildError::JwtNotConfigured {
+                path: "/me",
+                handler: "me",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(".jwt("),
+        "the message says what to do: {e}"
+    );
     // public routes need no authenticator
     assert!(Shieldwall::new().routes(routes![health]).build().is_ok());
 }
@@ -54,11 +70,25 @@ fn duplicate_method_and_path_is_refused() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(e, BuildError::DuplicateRoute { method: "GET", first: "user_a", second: "user_b", .. }),
+        matches!(
+            e,
+            BuildError::DuplicateRoute {
+                method: "GET",
+                first: "user_a",
+                second: "user_b",
+                ..
+            }
+        ),
         "{e}"
     );
     // the same path with another method is fine
-    assert!(Shieldwall::new().jwt(common::jwt()).routes(routes![user_a, user_post]).build().is_ok());
+    assert!(
+        Shieldwall::new()
+            .jwt(common::jwt())
+            .routes(routes![user_a, user_post])
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -69,17 +99,30 @@ fn short_hmac_secret_is_refused() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(e, BuildError::Jwt(JwtConfigError::HmacSecretTooShort { len: 31, .. })),
+        matches!(
+            e,
+            BuildError::Jwt(JwtConfigError::HmacSecretTooShort { len: 31, .. })
+        ),
         "{e}"
     );
-    assert!(Shieldwall::new().jwt(Jwt::hs256(vec![b'k'; 32])).routes(routes![me]).build().is_ok());
+    assert!(
+        Shieldwall::new()
+            .jwt(Jwt::hs256(vec![b'k'; 32]))
+            .routes(routes![me])
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]
 fn role_hierarchy_cycle_is_refused() {
     let e = Shieldwall::new()
         .jwt(common::jwt())
-        .role_hierarchy(RoleHierarchy::new().grant("admin", ["editor"]).grant("editor", ["admin"]))
+        .role_hierarchy(
+            RoleHierarchy::new()
+                .grant("admin", ["editor"])
+                .grant("editor", ["admin"]),
+        )
         .routes(routes![user_b])
         .build()
         .unwrap_err();
@@ -89,7 +132,11 @@ fn role_hierarchy_cycle_is_refused() {
 
 #[test]
 fn api_key_route_without_api_keys_is_refused() {
-    let e = Shieldwall::new().jwt(common::jwt()).routes(routes![keys]).build().unwrap_err();
+    let e = Shieldwall::new()
+        .jwt(common::jwt())
+        .routes(routes![keys])
+        .build()
+        .unwrap_err();
     assert!(matches!(e, BuildError::ApiKeysNotConfigured { .. }), "{e}");
 }
 
@@ -100,17 +147,30 @@ fn bad_key_material_is_refused() {
         .routes(routes![me])
         .build()
         .unwrap_err();
-    assert!(matches!(e, BuildError::Jwt(JwtConfigError::BadKey { .. })), "{e}");
+    assert!(
+        matches!(e, BuildError::Jwt(JwtConfigError::BadKey { .. })),
+        "{e}"
+    );
     let e = Shieldwall::new()
         .jwt(Jwt::new().key(JwtKey::hmac(vec![1; 32]).algorithms([jsonwebtoken::Algorithm::RS256])))
         .routes(routes![me])
         .build()
         .unwrap_err();
-    assert!(matches!(e, BuildError::Jwt(JwtConfigError::AlgorithmMismatch { .. })), "{e}");
+    assert!(
+        matches!(e, BuildError::Jwt(JwtConfigError::AlgorithmMismatch { .. })),
+        "{e}"
+    );
     let e = Shieldwall::new()
-        .jwt(Jwt::new().key(JwtKey::hmac(vec![1; 32])).key(JwtKey::hmac(vec![2; 32])))
+        .jwt(
+            Jwt::new()
+                .key(JwtKey::hmac(vec![1; 32]))
+                .key(JwtKey::hmac(vec![2; 32])),
+        )
         .routes(routes![me])
         .build()
         .unwrap_err();
-    assert!(matches!(e, BuildError::Jwt(JwtConfigError::AmbiguousKeys)), "{e}");
+    assert!(
+        matches!(e, BuildError::Jwt(JwtConfigError::AmbiguousKeys)),
+        "{e}"
+    );
 }

@@ -34,12 +34,22 @@ async fn spoofed_header_from_untrusted_peer_lands_in_the_peers_bucket() {
     // 127.0.0.1 is not a trusted proxy here: every request is the peer's.
     let base = app(TrustedProxies::none()).await;
     let spoofs = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4", "5.5.5.5"];
-    let statuses: Vec<u16> = futures::future::join_all(spoofs.iter().map(|s| status(&base, Some(s)))).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    let statuses: Vec<u16> =
+        futures::future::join_all(spoofs.iter().map(|s| status(&base, Some(s)))).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
     assert_eq!(status(&base, Some("9.9.9.9")).await, 429);
     assert_eq!(status(&base, None).await, 429);
     // Forwarded is ignored just the same
-    let r = client().get(format!("{base}/login")).header("forwarded", "for=8.8.8.8").send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/login"))
+        .header("forwarded", "for=8.8.8.8")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
 }
 
@@ -56,7 +66,10 @@ async fn trusted_proxy_uses_the_real_clients_bucket() {
     assert_eq!(status(&base, Some("10.10.10.10, 198.51.100.1")).await, 429);
     // IPv6 clients share a /64
     for i in 0..3 {
-        assert_eq!(status(&base, Some(&format!("2001:db8:1:2::{i:x}"))).await, 200);
+        assert_eq!(
+            status(&base, Some(&format!("2001:db8:1:2::{i:x}"))).await,
+            200
+        );
     }
     assert_eq!(status(&base, Some("2001:db8:1:2:ffff::1")).await, 429);
     assert_eq!(status(&base, Some("2001:db8:1:3::1")).await, 200);

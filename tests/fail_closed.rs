@@ -18,7 +18,10 @@ async fn me(user: Principal) -> String {
 
 #[secure(get "/status", public)]
 async fn status(who: Option<Principal>) -> String {
-    format!("status for {}", who.map(|p| p.subject().to_string()).unwrap_or_default())
+    format!(
+        "status for {}",
+        who.map(|p| p.subject().to_string()).unwrap_or_default()
+    )
 }
 
 #[derive(Clone, Default)]
@@ -58,12 +61,21 @@ async fn generated_route_without_runtime_fails_closed() {
     let router: Router = Router::new().route("/me", route.into_unenforced());
     let base = serve(router).await;
     // Even with a perfectly valid token, nothing is served.
-    let r = send(client().get(format!("{base}/me")).bearer_auth(token("alice", &[], ""))).await;
+    let r = send(
+        client()
+            .get(format!("{base}/me"))
+            .bearer_auth(token("alice", &[], "")),
+    )
+    .await;
     r.assert_problem(500, "internal");
     assert!(!r.text.contains("secret data"));
     let r = send(client().get(format!("{base}/me"))).await;
     r.assert_problem(500, "internal");
-    assert!(logged().contains("mounted outside Shieldwall::build()"), "{}", logged());
+    assert!(
+        logged().contains("mounted outside Shieldwall::build()"),
+        "{}",
+        logged()
+    );
 }
 
 #[tokio::test]
@@ -75,20 +87,38 @@ async fn bare_function_on_a_plain_router_fails_closed() {
         .route("/me", get(me))
         .route("/status", get(status));
     let base = serve(router).await;
-    let r = send(client().get(format!("{base}/me")).bearer_auth(token("alice", &[], ""))).await;
+    let r = send(
+        client()
+            .get(format!("{base}/me"))
+            .bearer_auth(token("alice", &[], "")),
+    )
+    .await;
     r.assert_problem(500, "internal");
     assert!(!r.text.contains("secret data"));
     let r = send(client().get(format!("{base}/status"))).await;
     r.assert_problem(500, "internal");
-    assert!(logged().contains("not reached through its #[secure] route"), "{}", logged());
+    assert!(
+        logged().contains("not reached through its #[secure] route"),
+        "{}",
+        logged()
+    );
 }
 
 #[tokio::test]
 async fn the_same_handlers_serve_through_shieldwall() {
     logs();
-    let router = Shieldwall::new().jwt(jwt()).routes(routes![me, status]).build().unwrap();
+    let router = Shieldwall::new()
+        .jwt(jwt())
+        .routes(routes![me, status])
+        .build()
+        .unwrap();
     let base = serve(router).await;
-    let r = send(client().get(format!("{base}/me")).bearer_auth(token("alice", &[], ""))).await;
+    let r = send(
+        client()
+            .get(format!("{base}/me"))
+            .bearer_auth(token("alice", &[], "")),
+    )
+    .await;
     assert_eq!((r.status, r.text.as_str()), (200, "secret data of alice"));
     let r = send(client().get(format!("{base}/status"))).await;
     assert_eq!((r.status, r.text.as_str()), (200, "status for "));

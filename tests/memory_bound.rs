@@ -23,7 +23,11 @@ fn a_million_distinct_keys_stay_under_the_cap() {
     // All keys arrive within one window, so none is idle: the worst case.
     for i in 0..1_000_000u32 {
         let ip = std::net::IpAddr::from(i.to_be_bytes());
-        let key = RateKey { route: 0, limit: 0, ident: Ident::Ip(ip) };
+        let key = RateKey {
+            route: 0,
+            limit: 0,
+            ident: Ident::Ip(ip),
+        };
         if !store.check(&key, &quota, 1_000_000_000).allowed {
             refused += 1;
         }
@@ -40,6 +44,10 @@ fn a_million_distinct_keys_stay_under_the_cap() {
 
     // Once the window has passed, idle keys make room again.
     let later = 1_000_000_000 + 61 * 1_000_000_000;
-    let key = RateKey { route: 0, limit: 0, ident: Ident::Global };
+    let key = RateKey {
+        route: 0,
+        limit: 0,
+        ident: Ident::Global,
+    };
     assert!(store.check(&key, &quota, later).allowed);
 }

@@ -45,7 +45,10 @@ async fn fire(base: &str, path: &str, n: usize, token: Option<&str>) -> usize {
         async move { r.send().await.unwrap().status().as_u16() }
     });
     let statuses = join_all(reqs).await;
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
     statuses.iter().filter(|s| **s == 200).count()
 }
 
@@ -68,12 +71,24 @@ async fn window_boundary_never_admits_more_than_gcra() {
     clock.advance(Duration::from_secs(59));
     assert_eq!(fire(&base, "/open", 5, None).await, 5);
     clock.advance(Duration::from_secs(2));
-    assert_eq!(fire(&base, "/open", 5, None).await, 0, "t=61: GCRA admits nothing yet");
+    assert_eq!(
+        fire(&base, "/open", 5, None).await,
+        0,
+        "t=61: GCRA admits nothing yet"
+    );
     // one request every 12 s after that
     clock.advance(Duration::from_secs(10));
-    assert_eq!(fire(&base, "/open", 5, None).await, 1, "t=71: one emission interval has passed");
+    assert_eq!(
+        fire(&base, "/open", 5, None).await,
+        1,
+        "t=71: one emission interval has passed"
+    );
     clock.advance(Duration::from_secs(11));
-    assert_eq!(fire(&base, "/open", 5, None).await, 0, "t=82: next slot is at t=83");
+    assert_eq!(
+        fire(&base, "/open", 5, None).await,
+        0,
+        "t=82: next slot is at t=83"
+    );
     clock.advance(Duration::from_secs(1));
     assert_eq!(fire(&base, "/open", 5, None).await, 1);
     // a full idle period restores the whole burst, no more

@@ -61,6 +61,9 @@ pub(crate) struct Model<'a> {
     pub(crate) rates: Vec<RateM>,
     pub(crate) body_limit: Option<u64>,
     pub(crate) validate: bool,
+    pub(crate) login: bool,
+    /// `Some("FailClosed" | "LocalFallback")` when `on_outage` is given.
+    pub(crate) on_outage: Option<&'static str>,
     pub(crate) args: Vec<ArgM>,
     /// `State<T>` argument's `T`, if any: the router state the checks use.
     pub(crate) state: Option<Type>,
@@ -136,7 +139,10 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         );
     }
     if let (Some((k, _)), Some(_)) = (&args.role, &args.roles) {
-        errs.at(k.span(), "give either `role` or `roles`, not both: `roles = [\"a\", \"b\"]` means any of them");
+        errs.at(
+            k.span(),
+            "give either `role` or `roles`, not both: `roles = [\"a\", \"b\"]` means any of them",
+        );
     }
     if let (Some((k, _)), Some(_)) = (&args.scope, &args.scopes) {
         errs.at(k.span(), "give either `scope` or `scopes`, not both: `scopes = [\"a\", \"b\"]` means all of them");
@@ -151,7 +157,10 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
     }
     if let Some((k, rs)) = &args.roles {
         if rs.is_empty() {
-            errs.at(k.span(), "`roles = []` names no role: list at least one, or use `auth`");
+            errs.at(
+                k.span(),
+                "`roles = []` names no role: list at least one, or use `auth`",
+            );
         }
         rs.iter().for_each(|r| check_role(r, &mut errs));
     }
@@ -160,7 +169,10 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
     }
     if let Some((k, ss)) = &args.scopes {
         if ss.is_empty() {
-            errs.at(k.span(), "`scopes = []` names no scope: list at least one, or use `auth`");
+            errs.at(
+                k.span(),
+                "`scopes = []` names no scope: list at least one, or use `auth`",
+            );
         }
         ss.iter().for_each(|s| check_name(s, "scope", &mut errs));
     }
@@ -198,7 +210,10 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
     let mut rates = Vec::new();
     if let Some((k, list)) = &args.rate {
         if list.is_empty() {
-            errs.at(k.span(), "`rate = []` sets no limit: write `rate = \"5/min\"` or remove `rate`");
+            errs.at(
+                k.span(),
+                "`rate = []` sets no limit: write `rate = \"5/min\"` or remove `rate`",
+            );
         }
         for lit in list {
             match parse_rate(&lit.value(), public) {
@@ -208,14 +223,26 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         }
     }
 
-    let body_limit = args.body_limit.as_ref().and_then(|(_, lit)| match parse_size(&lit.value()) {
-        Ok(n) => Some(n),
-        Err(msg) => {
-            errs.at(lit.span(), msg);
-            None
-        }
-    });
+    let body_limit = args
+        .body_limit
+        .as_ref()
+        .and_then(|(_, lit)| match parse_size(&lit.value()) {
+            Ok(n) => Some(n),
+            Err(msg) => {
+                errs.at(lit.span(), msg);
+                None
+            }
+        });
     let validate = args.validate.as_ref().is_none_or(|(_, b)| b.value);
+    let on_outage = args.on_outage.as_ref().map(|(k, lit)| {
+        if args.rate.is_none() {
+            errs.at(
+                k.span(),
+                "`on_outage` says what a rate limit does while the shared rate store is down, and this route has no `rate`: add `rate = \"...\"` or remove `on_outage`",
+            );
+        }
+        if lit.value() == "local" { "LocalFallback" } else { "FailClosed" }
+    });
 
     // The function.
     let sig = &item.sig;
@@ -243,7 +270,10 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
     for (i, input) in sig.inputs.iter().enumerate() {
         let ty = match input {
             FnArg::Receiver(r) => {
-                errs.spanned(r, "#[secure] handlers are free functions, not methods: remove `self`");
+                errs.spanned(
+                    r,
+                    "#[secure] handlers are free functions, not methods: remove `self`",
+                );
                 continue;
             }
             FnArg::Typed(pt) => (*pt.ty).clone(),
@@ -319,7 +349,11 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
                 ArgKind::Path(Some(t)) => !is_plain(t),
                 _ => false,
             };
-        out_args.push(ArgM { ty, kind, validated });
+        out_args.push(ArgM {
+            ty,
+            kind,
+            validated,
+        });
     }
 
     match errs.0 {
@@ -330,6 +364,8 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
             rates,
             body_limit,
             validate,
+            login: args.login.is_some(),
+            on_outage,
             args: out_args,
             state,
         }),
@@ -441,15 +477,36 @@ fn is_scalar(ty: &Type) -> bool {
     };
     matches!(
         seg.ident.to_string().as_str(),
-        "String" | "bool" | "char" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8"
-            | "i16" | "i32" | "i64" | "i128" | "isize" | "f32" | "f64" | "Uuid" | "Ulid"
-            | "NonZeroU32" | "NonZeroU64"
+        "String"
+            | "bool"
+            | "char"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f32"
+            | "f64"
+            | "Uuid"
+            | "Ulid"
+            | "NonZeroU32"
+            | "NonZeroU64"
     )
 }
 
 fn check_name(lit: &LitStr, what: &str, errs: &mut Errors) {
     let v = lit.value();
-    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+    if v.is_empty()
+        || v.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
         errs.at(
             lit.span(),
             format!("a {what} is a non-empty name without spaces or quotes, such as \"admin\" or \"users:write\""),
@@ -505,11 +562,20 @@ fn check_path(lit: &LitStr, errs: &mut Errors) -> Vec<String> {
     let span = lit.span();
     let mut names = Vec::new();
     if !path.starts_with('/') {
-        errs.at(span, format!("a route path starts with `/`: write \"/{path}\""));
+        errs.at(
+            span,
+            format!("a route path starts with `/`: write \"/{path}\""),
+        );
         return names;
     }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#') {
-        errs.at(span, "a route path has no spaces, control characters, `?` or `#`");
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
+        errs.at(
+            span,
+            "a route path has no spaces, control characters, `?` or `#`",
+        );
         return names;
     }
     let segments: Vec<&str> = path[1..].split('/').collect();
@@ -554,15 +620,23 @@ fn check_path(lit: &LitStr, errs: &mut Errors) -> Vec<String> {
             if !valid {
                 errs.at(
                     span,
-                    format!("`{seg}`: a parameter name is an identifier, like `{{id}}` or `{{*rest}}`"),
+                    format!(
+                        "`{seg}`: a parameter name is an identifier, like `{{id}}` or `{{*rest}}`"
+                    ),
                 );
                 continue;
             }
             if wild && i + 1 != count {
-                errs.at(span, format!("the wildcard `{seg}` must be the last segment"));
+                errs.at(
+                    span,
+                    format!("the wildcard `{seg}` must be the last segment"),
+                );
             }
             if names.iter().any(|n| n == name) {
-                errs.at(span, format!("the parameter `{{{name}}}` appears twice in the path"));
+                errs.at(
+                    span,
+                    format!("the parameter `{{{name}}}` appears twice in the path"),
+                );
             }
             names.push(name.to_string());
         }
@@ -579,10 +653,16 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
     };
     let Some((count, period)) = head.split_once('/') else {
         // "5 per min", "5 min", "5min": say the rate the user most likely meant.
-        let rest: Vec<&str> = words.filter(|w| *w != "per" && *w != "a" && *w != "every").collect();
+        let rest: Vec<&str> = words
+            .filter(|w| *w != "per" && *w != "a" && *w != "every")
+            .collect();
         let digits = head.chars().take_while(|c| c.is_ascii_digit()).count();
         let (n, unit) = head.split_at(digits);
-        let unit = if unit.is_empty() { rest.first().copied().unwrap_or("") } else { unit };
+        let unit = if unit.is_empty() {
+            rest.first().copied().unwrap_or("")
+        } else {
+            unit
+        };
         return Err(if !n.is_empty() && !unit.is_empty() {
             format!("{text:?} is not a rate: write \"{n}/{unit}\" (COUNT/UNIT, with a slash)")
         } else {
@@ -600,7 +680,11 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
         1
     } else {
         match mult.parse() {
-            Ok(0) => return Err("a rate's period must be at least 1 second: write \"5/1s\" or \"5/min\"".into()),
+            Ok(0) => {
+                return Err(
+                    "a rate's period must be at least 1 second: write \"5/1s\" or \"5/min\"".into(),
+                );
+            }
             Ok(n) => n,
             Err(_) => return Err(format!("{mult:?} is not a period length: {FORM}")),
         }
@@ -625,13 +709,22 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
     ];
     let Some(secs) = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s) else {
         let names: Vec<&str> = UNITS.iter().map(|(u, _)| *u).collect();
-        return Err(match suggest(unit, &["s", "min", "h", "day", "sec", "hour", "minute", "second"])
+        return Err(
+            match suggest(
+                unit,
+                &["s", "min", "h", "day", "sec", "hour", "minute", "second"],
+            )
             .filter(|_| !unit.is_empty())
             .or_else(|| suggest(unit, &names))
-        {
-            Some(s) => format!("unknown time unit `{unit}` in {text:?}; did you mean `{s}`? (units: s, min, h, day)"),
-            None => format!("unknown time unit `{unit}` in {text:?}: use s, min, h or day, e.g. \"5/min\""),
-        });
+            {
+                Some(s) => format!(
+                    "unknown time unit `{unit}` in {text:?}; did you mean `{s}`? (units: s, min, h, day)"
+                ),
+                None => format!(
+                    "unknown time unit `{unit}` in {text:?}: use s, min, h or day, e.g. \"5/min\""
+                ),
+            },
+        );
     };
     let period_secs = mult.checked_mul(secs).ok_or("the period is too long")?;
     if period_secs > 366 * 86_400 {
@@ -679,14 +772,18 @@ pub(crate) fn parse_rate(text: &str, public: bool) -> Result<RateM, String> {
                 }
                 seen_burst = true;
                 burst = match words.next().map(str::parse::<u32>) {
-                    Some(Ok(0)) => return Err("`burst 0` admits nothing: burst is at least 1".into()),
+                    Some(Ok(0)) => {
+                        return Err("`burst 0` admits nothing: burst is at least 1".into());
+                    }
                     Some(Ok(n)) => n,
                     _ => return Err("`burst` takes a number: \"5/min burst 10\"".into()),
                 };
             }
             other => {
                 return Err(match suggest(other, &["per", "burst", "global"]) {
-                    Some(s) => format!("unexpected `{other}` in the rate; did you mean `{s}`? {FORM}"),
+                    Some(s) => {
+                        format!("unexpected `{other}` in the rate; did you mean `{s}`? {FORM}")
+                    }
                     None => format!("unexpected `{other}` in the rate: {FORM}"),
                 });
             }
@@ -717,7 +814,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     if num.is_empty() {
         return Err(format!("{text:?} does not start with a number: {FORM}"));
     }
-    let n: u64 = num.parse().map_err(|_| format!("{num:?} is too large: {FORM}"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{num:?} is too large: {FORM}"))?;
     let mult: u64 = match unit {
         "B" | "" => 1,
         "KB" | "kB" => 1000,
@@ -734,12 +833,18 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
             });
         }
     };
-    let bytes = n.checked_mul(mult).ok_or_else(|| "the size is too large".to_string())?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| "the size is too large".to_string())?;
     if bytes == 0 {
-        return Err("a body limit of 0 refuses every body: give at least 1 byte, e.g. \"1KiB\"".into());
+        return Err(
+            "a body limit of 0 refuses every body: give at least 1 byte, e.g. \"1KiB\"".into(),
+        );
     }
     if bytes > 1 << 30 {
-        return Err("a body limit above 1GiB is not supported: stream large uploads instead".into());
+        return Err(
+            "a body limit above 1GiB is not supported: stream large uploads instead".into(),
+        );
     }
     Ok(bytes)
 }

@@ -21,7 +21,12 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
     // ---- the static policy ----
     let access = match &model.access {
         AccessM::Public => quote!(#p::Access::Public),
-        AccessM::Authenticated { auth, roles, scopes, allow } => {
+        AccessM::Authenticated {
+            auth,
+            roles,
+            scopes,
+            allow,
+        } => {
             let auth = format_ident!("{}", auth);
             let roles = roles.iter().map(|r| role_ref(r));
             let allow = match allow {
@@ -62,6 +67,14 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         None => quote!(::core::option::Option::None),
     };
     let validate = model.validate;
+    let login = model.login;
+    let on_outage = match model.on_outage {
+        Some(o) => {
+            let o = format_ident!("{}", o);
+            quote!(::core::option::Option::Some(#p::OnOutage::#o))
+        }
+        None => quote!(::core::option::Option::None),
+    };
 
     // ---- compile-time assertions, spanned at the user's types ----
     let (check_generics, check_state) = match &model.state {
@@ -84,7 +97,8 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
             }
             ArgKind::Path(None) | ArgKind::Other if last => {
                 let sp = private(ty.span());
-                asserts.push(quote_spanned!(ty.span()=> #sp::assert_last::<#ty, #check_state, _>();));
+                asserts
+                    .push(quote_spanned!(ty.span()=> #sp::assert_last::<#ty, #check_state, _>();));
             }
             ArgKind::Path(None) | ArgKind::Other => {
                 let sp = private(ty.span());
@@ -93,7 +107,10 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         }
         if a.validated {
             let inner = match &a.kind {
-                ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) | ArgKind::Path(Some(t)) => t,
+                ArgKind::Json(t)
+                | ArgKind::Form(t)
+                | ArgKind::Query(t)
+                | ArgKind::Path(Some(t)) => t,
                 _ => continue,
             };
             let sp = private(inner.span());
@@ -194,7 +211,10 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         extract.push(code);
     }
     let (impl_generics, m_ty) = if generic_m {
-        (quote!(<__ShieldwallS, __ShieldwallM>), quote!(__ShieldwallM))
+        (
+            quote!(<__ShieldwallS, __ShieldwallM>),
+            quote!(__ShieldwallM),
+        )
     } else {
         (quote!(<__ShieldwallS>), quote!(()))
     };
@@ -236,6 +256,8 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
                 rates: &[#(#rates),*],
                 body_limit: #body_limit,
                 validate: #validate,
+                login: #login,
+                on_outage: #on_outage,
             };
 
             #[automatically_derived]
@@ -295,6 +317,8 @@ pub(crate) fn fallback(item: &ItemFn) -> TokenStream {
                 rates: &[],
                 body_limit: ::core::option::Option::None,
                 validate: true,
+                login: false,
+                on_outage: ::core::option::Option::None,
             };
 
             impl<__ShieldwallS> #p::RouteFactory<__ShieldwallS, ()> for #name {

@@ -23,6 +23,8 @@ pub(crate) struct Args {
     pub(crate) rate: Option<(Ident, Vec<LitStr>)>,
     pub(crate) body_limit: Option<(Ident, LitStr)>,
     pub(crate) validate: Option<(Ident, LitBool)>,
+    pub(crate) login: Option<Ident>,
+    pub(crate) on_outage: Option<(Ident, LitStr)>,
 }
 
 /// A role: a string, or an expression of a type implementing `Role`.
@@ -53,6 +55,8 @@ pub(crate) const KEYS: &[&str] = &[
     "rate",
     "body_limit",
     "validate",
+    "login",
+    "on_outage",
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
@@ -106,7 +110,12 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
     if !input.peek(LitStr) {
         let lower = method.to_string().to_ascii_lowercase();
         let is_method = METHODS.contains(&lower.as_str()) || lower == "trace" || lower == "connect";
-        if !is_method && (KEYS.contains(&lower.as_str()) || input.is_empty() || input.peek(Token![,]) || input.peek(Token![=])) {
+        if !is_method
+            && (KEYS.contains(&lower.as_str())
+                || input.is_empty()
+                || input.peek(Token![,])
+                || input.peek(Token![=]))
+        {
             // `#[secure(public)]`, `#[secure(role = "admin")]`: the head is missing.
             return Err(syn::Error::new(
                 method.span(),
@@ -117,10 +126,16 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
             ));
         }
         check_method(&method, errors);
-        let span = if input.is_empty() { method.span() } else { input.span() };
+        let span = if input.is_empty() {
+            method.span()
+        } else {
+            input.span()
+        };
         return Err(syn::Error::new(
             span,
-            format!("expected the route path as a string after the method: `{lower} \"/users/{{id}}\"`"),
+            format!(
+                "expected the route path as a string after the method: `{lower} \"/users/{{id}}\"`"
+            ),
         ));
     }
     check_method(&method, errors);
@@ -139,6 +154,8 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
         rate: None,
         body_limit: None,
         validate: None,
+        login: None,
+        on_outage: None,
     };
 
     while !input.is_empty() {
@@ -189,7 +206,10 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
                 let value = if input.peek(Token![=]) {
                     input.parse::<Token![=]>()?;
                     let lit: LitStr = input.parse().map_err(|e| {
-                        syn::Error::new(e.span(), "expected `auth = \"jwt\"`, `\"api_key\"` or `\"any\"`")
+                        syn::Error::new(
+                            e.span(),
+                            "expected `auth = \"jwt\"`, `\"api_key\"` or `\"any\"`",
+                        )
                     })?;
                     if !matches!(lit.value().as_str(), "jwt" | "api_key" | "any") {
                         push(
@@ -244,7 +264,10 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
                         .into_iter()
                         .collect()
                 } else {
-                    vec![lit_str(input, "rate = \"5/min\" or rate = [\"5/min\", \"1000/day\"]")?]
+                    vec![lit_str(
+                        input,
+                        "rate = \"5/min\" or rate = [\"5/min\", \"1000/day\"]",
+                    )?]
                 };
                 set!(rate, list);
             }
@@ -252,20 +275,55 @@ fn parse_args(input: ParseStream<'_>, errors: &mut Option<syn::Error>) -> syn::R
                 eq(input, "body_limit = \"64KiB\"")?;
                 set!(body_limit, lit_str(input, "body_limit = \"64KiB\"")?);
             }
+            "login" => {
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        input.span(),
+                        "`login` takes no value: write `login`",
+                    ));
+                }
+                if args.login.is_some() {
+                    push(
+                        errors,
+                        syn::Error::new(key.span(), "duplicate key `login`: give each key once"),
+                    );
+                }
+                args.login = Some(key.clone());
+            }
+            "on_outage" => {
+                eq(input, "on_outage = \"fail_closed\"")?;
+                let lit = lit_str(
+                    input,
+                    "on_outage = \"fail_closed\" or on_outage = \"local\"",
+                )?;
+                if !matches!(lit.value().as_str(), "fail_closed" | "local") {
+                    push(
+                        errors,
+                        syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "unknown outage policy {:?}: write `on_outage = \"fail_closed\"` (503 while the rate store is down) or `on_outage = \"local\"` (enforce the quota in this instance's memory)",
+                                lit.value()
+                            ),
+                        ),
+                    );
+                }
+                set!(on_outage, lit);
+            }
             "validate" => {
                 eq(input, "validate = false")?;
                 let b: LitBool = input.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "expected `validate = false` (or `validate = true`)")
+                    syn::Error::new(
+                        e.span(),
+                        "expected `validate = false` (or `validate = true`)",
+                    )
                 })?;
                 set!(validate, b);
             }
             _ => {
                 let hint = match suggest(&name, KEYS) {
                     Some(s) => format!("unknown key `{name}`; did you mean `{s}`?"),
-                    None => format!(
-                        "unknown key `{name}`; expected one of: {}",
-                        KEYS.join(", ")
-                    ),
+                    None => format!("unknown key `{name}`; expected one of: {}", KEYS.join(", ")),
                 };
                 push(errors, syn::Error::new(key.span(), hint));
                 // Skip this item's value so the remaining keys are still checked.
@@ -299,7 +357,10 @@ fn check_method(method: &Ident, errors: &mut Option<syn::Error>) {
     } else if let Some(s) = suggest(&lower, METHODS) {
         format!("unknown HTTP method `{m}`; did you mean `{s}`?")
     } else {
-        format!("unknown HTTP method `{m}`: use one of {} (lower-case)", METHODS.join(", "))
+        format!(
+            "unknown HTTP method `{m}`: use one of {} (lower-case)",
+            METHODS.join(", ")
+        )
     };
     push(errors, syn::Error::new(method.span(), msg));
 }
@@ -351,7 +412,9 @@ fn parse_allow(input: ParseStream<'_>) -> syn::Result<AllowExpr> {
     let content;
     let paren = parenthesized!(content in input);
     let called = || {
-        let text = quote::ToTokens::to_token_stream(&path).to_string().replace(' ', "");
+        let text = quote::ToTokens::to_token_stream(&path)
+            .to_string()
+            .replace(' ', "");
         format!(
             "`{text}(..)` calls a function: name a predicate `fn(&Principal, &Parts) -> bool` without calling it, `allow = {text}`; the policy functions are role(..), scope(..), owner(..), any(..), all(..) and not(..)"
         )
@@ -388,7 +451,11 @@ fn parse_allow(input: ParseStream<'_>) -> syn::Result<AllowExpr> {
                 ));
             }
             let xs = list.into_iter().map(|a| a.0).collect();
-            Ok(if name == "any" { AllowExpr::Any(xs) } else { AllowExpr::All(xs) })
+            Ok(if name == "any" {
+                AllowExpr::Any(xs)
+            } else {
+                AllowExpr::All(xs)
+            })
         }
         "not" => {
             let inner = parse_allow(&content)?;
@@ -441,7 +508,9 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }

@@ -8,10 +8,10 @@ pub use axum::response::{IntoResponse, Response};
 pub use axum::routing::MethodRouter;
 
 pub use crate::policy::{
-    Access, AuthKind, Expr, Method, Per, Policy, Rate, Requirements, Role, RoleRef,
+    Access, AuthKind, Expr, Method, OnOutage, Per, Policy, Rate, Requirements, Role, RoleRef,
 };
 pub use crate::route::{Finish, Guard, RouteFactory, body_request};
-pub use crate::validate::{form, json, query, validate, Validated};
+pub use crate::validate::{Validated, form, json, query, validate};
 
 use std::future::Future;
 use std::marker::PhantomData;

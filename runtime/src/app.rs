@@ -34,7 +34,7 @@ use crate::clock::{Clock, MonotonicClock};
 use crate::error::{Problem, conform, sanitize_realm};
 use crate::policy::{Access, AuthKind, Policy};
 use crate::rate::memory::MemoryStore;
-use crate::rate::{Backend, Ident, OnOutage, Quota};
+use crate::rate::{Backend, Ident, Quota};
 use crate::route::{CompiledLimit, CompiledRoute, Guard, SecureRoute};
 use crate::validate::DEFAULT_BODY_LIMIT;
 
@@ -215,13 +215,17 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     pub fn env(mut self) -> Result<Self, ConfigError> {
         #[cfg(feature = "redis")]
         if let Some(url) = env_var("SHIELDWALL_REDIS_URL") {
-            let store = crate::rate::redis::RedisStore::new(&url).map_err(|e| ConfigError::Invalid {
-                name: "SHIELDWALL_REDIS_URL",
-                why: e.to_string(),
-            })?;
+            let store =
+                crate::rate::redis::RedisStore::new(&url).map_err(|e| ConfigError::Invalid {
+                    name: "SHIELDWALL_REDIS_URL",
+                    why: e.to_string(),
+                })?;
             self = self.redis(store);
         }
-        let header = match env_var("SHIELDWALL_FORWARDED_HEADER").as_deref().map(str::trim) {
+        let header = match env_var("SHIELDWALL_FORWARDED_HEADER")
+            .as_deref()
+            .map(str::trim)
+        {
             None => crate::client_ip::ForwardedHeader::XForwardedFor,
             Some(h) if h.eq_ignore_ascii_case("x-forwarded-for") => {
                 crate::client_ip::ForwardedHeader::XForwardedFor
@@ -239,9 +243,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         if let Some(list) = env_var("SHIELDWALL_TRUSTED_PROXIES") {
             let proxies = TrustedProxies::parse(list.split(',').filter(|s| !s.trim().is_empty()))
                 .map_err(|e| ConfigError::Invalid {
-                    name: "SHIELDWALL_TRUSTED_PROXIES",
-                    why: e.to_string(),
-                })?;
+                name: "SHIELDWALL_TRUSTED_PROXIES",
+                why: e.to_string(),
+            })?;
             self.proxies = proxies.header(header);
         }
         if let Some(v) = env_var("SHIELDWALL_IPV6_PREFIX") {
@@ -475,7 +479,12 @@ fn compile_route(
         .then(|| {
             let s = limits
                 .iter()
-                .map(|l| format!("\"{}\";q={};w={}", l.name, l.quota.count, l.quota.period_secs))
+                .map(|l| {
+                    format!(
+                        "\"{}\";q={};w={}",
+                        l.name, l.quota.count, l.quota.period_secs
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             HeaderValue::from_str(&s).ok()
@@ -493,7 +502,7 @@ fn compile_route(
         limits,
         policy_header,
         body_limit: policy.body_limit.unwrap_or(default_body_limit),
-        on_outage: OnOutage::LocalFallback,
+        on_outage: policy.outage_policy(),
     }
 }
 

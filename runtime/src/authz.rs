@@ -153,7 +153,9 @@ impl RoleTable {
             m
         }
         let mut memo = vec![None; names.len()];
-        let implied = (0..names.len()).map(|v| closure(v, &edges, &mut memo)).collect();
+        let implied = (0..names.len())
+            .map(|v| closure(v, &edges, &mut memo))
+            .collect();
         Ok(Self { index, implied })
     }
 
@@ -223,7 +225,11 @@ impl Compiled {
             Self::Roles(m) => p.role_mask & m != 0,
             Self::Scope(s) => p.has_scope(s),
             Self::Owner(name) => params
-                .and_then(|ps| ps.iter().find(|(k, _)| k == name).map(|(_, v)| v == p.subject()))
+                .and_then(|ps| {
+                    ps.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v == p.subject())
+                })
                 .unwrap_or(false),
             Self::Any(xs) => xs.iter().any(|x| x.eval(p, parts, params)),
             Self::All(xs) => xs.iter().all(|x| x.eval(p, parts, params)),
@@ -254,7 +260,9 @@ mod tests {
 
     #[test]
     fn hierarchy_closure() {
-        let h = RoleHierarchy::new().grant("admin", ["editor"]).grant("editor", ["viewer"]);
+        let h = RoleHierarchy::new()
+            .grant("admin", ["editor"])
+            .grant("editor", ["viewer"]);
         let t = RoleTable::build(&h, ["viewer", "other"]).unwrap();
         let admin = t.mask(&["admin".into()]);
         assert_ne!(admin & t.bit("viewer"), 0);
@@ -272,7 +280,10 @@ mod tests {
             .grant("b", ["c"])
             .grant("c", ["a"]);
         let e = RoleTable::build(&h, []).unwrap_err();
-        assert_eq!(e, RoleError::Cycle(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
+        assert_eq!(
+            e,
+            RoleError::Cycle(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
         let self_loop = RoleHierarchy::new().grant("a", ["a"]);
         assert!(RoleTable::build(&self_loop, []).is_err());
     }

@@ -162,9 +162,14 @@ fn parse_node(s: &str) -> Option<IpAddr> {
     }
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
-        return rest[..end].parse::<Ipv6Addr>().ok().map(|v6| IpAddr::V6(v6).to_canonical());
+        return rest[..end]
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|v6| IpAddr::V6(v6).to_canonical());
     }
-    s.parse::<SocketAddr>().ok().map(|sa| sa.ip().to_canonical())
+    s.parse::<SocketAddr>()
+        .ok()
+        .map(|sa| sa.ip().to_canonical())
 }
 
 /// The socket peer's address, if the server recorded it.
@@ -182,7 +187,11 @@ pub fn rate_ident(ip: IpAddr, v6_prefix: u8) -> IpAddr {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
             let prefix = u32::from(v6_prefix.min(128));
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             IpAddr::V6(Ipv6Addr::from(bits & mask))
         }
     }
@@ -213,7 +222,10 @@ mod tests {
         let t = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
         let h = headers("x-forwarded-for", &["1.1.1.1"]);
         assert_eq!(t.client(ip("203.0.113.9"), &h), ip("203.0.113.9"));
-        assert_eq!(TrustedProxies::none().client(ip("203.0.113.9"), &h), ip("203.0.113.9"));
+        assert_eq!(
+            TrustedProxies::none().client(ip("203.0.113.9"), &h),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -223,7 +235,10 @@ mod tests {
         let h = headers("x-forwarded-for", &["6.6.6.6, 198.51.100.7, 192.168.1.1"]);
         assert_eq!(t.client(ip("10.0.0.2"), &h), ip("198.51.100.7"));
         // split across header lines
-        let h = headers("x-forwarded-for", &["6.6.6.6", "198.51.100.7", "192.168.1.1"]);
+        let h = headers(
+            "x-forwarded-for",
+            &["6.6.6.6", "198.51.100.7", "192.168.1.1"],
+        );
         assert_eq!(t.client(ip("10.0.0.2"), &h), ip("198.51.100.7"));
         // no header: the proxy itself
         assert_eq!(t.client(ip("10.0.0.2"), &HeaderMap::new()), ip("10.0.0.2"));
@@ -234,8 +249,13 @@ mod tests {
 
     #[test]
     fn forwarded_header() {
-        let t = TrustedProxies::parse(["127.0.0.1"]).unwrap().header(ForwardedHeader::Forwarded);
-        let h = headers("forwarded", &["for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https"]);
+        let t = TrustedProxies::parse(["127.0.0.1"])
+            .unwrap()
+            .header(ForwardedHeader::Forwarded);
+        let h = headers(
+            "forwarded",
+            &["for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https"],
+        );
         assert_eq!(t.client(ip("127.0.0.1"), &h), ip("2001:db8::7"));
         // with Forwarded configured, X-Forwarded-For is ignored
         let h = headers("x-forwarded-for", &["6.6.6.6"]);

@@ -29,7 +29,9 @@ pub struct MonotonicClock {
 impl MonotonicClock {
     /// A clock whose origin is now.
     pub fn new() -> Self {
-        Self { origin: Instant::now() }
+        Self {
+            origin: Instant::now(),
+        }
     }
 }
 
@@ -55,7 +57,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A manual clock at an arbitrary non-zero origin.
     pub fn new() -> Self {
-        Self { now: Arc::new(AtomicU64::new(1_000_000_000)) }
+        Self {
+            now: Arc::new(AtomicU64::new(1_000_000_000)),
+        }
     }
 
     /// Move time forward.

@@ -223,19 +223,12 @@ impl Rejection {
         match self {
             Self::MissingCredentials => Problem::new(status, "unauthenticated", "Unauthorized")
                 .with_detail("This route requires credentials.")
-                .with_header(
-                    header::WWW_AUTHENTICATE,
-                    challenge(realm, "", None),
-                ),
+                .with_header(header::WWW_AUTHENTICATE, challenge(realm, "", None)),
             Self::InvalidToken => Problem::new(status, "invalid-token", "Unauthorized")
                 .with_detail("The credentials are invalid, expired or revoked.")
                 .with_header(
                     header::WWW_AUTHENTICATE,
-                    challenge(
-                        realm,
-                        "invalid_token",
-                        Some("The access token is invalid"),
-                    ),
+                    challenge(realm, "invalid_token", Some("The access token is invalid")),
                 ),
             Self::MalformedCredentials(why) => {
                 Problem::new(status, "invalid-request", "Bad Request")
@@ -249,10 +242,9 @@ impl Rejection {
                 let p = Problem::new(status, "forbidden", "Forbidden")
                     .with_detail("The credentials do not allow this request.");
                 match scopes {
-                    Some(scopes) => p.with_header(
-                        header::WWW_AUTHENTICATE,
-                        scope_challenge(realm, &scopes),
-                    ),
+                    Some(scopes) => {
+                        p.with_header(header::WWW_AUTHENTICATE, scope_challenge(realm, &scopes))
+                    }
                     None => p,
                 }
             }
@@ -358,7 +350,10 @@ mod tests {
             .into_response();
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(
+            res.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
         let v = body_json(res).await;
         assert_eq!(v["type"], "urn:shieldwall:problem:unauthenticated");
         assert_eq!(v["status"], 401);

@@ -20,6 +20,8 @@
 //!     rates: &[],
 //!     body_limit: None,
 //!     validate: true,
+//!     login: false,
+//!     on_outage: None,
 //! };
 //! assert_eq!(POLICY.path_params().collect::<Vec<_>>(), ["id"]);
 //! ```
@@ -27,6 +29,7 @@
 use axum::http::request::Parts;
 
 use crate::principal::Principal;
+pub use crate::rate::OnOutage;
 
 /// HTTP method of a secured route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -256,6 +259,10 @@ pub struct Policy {
     pub body_limit: Option<u64>,
     /// Whether `Json`/`Query`/`Form`/`Path` arguments are validated.
     pub validate: bool,
+    /// The route checks credentials itself (`login`: a login or token endpoint).
+    pub login: bool,
+    /// `on_outage = "…"`; `None` takes the default (see [`Policy::outage_policy`]).
+    pub on_outage: Option<OnOutage>,
 }
 
 impl Policy {
@@ -266,6 +273,17 @@ impl Policy {
                 .and_then(|s| s.strip_suffix('}'))
                 .map(|s| s.trim_start_matches('*'))
         })
+    }
+
+    /// What the route's rate limits do while the shared store is down: as declared, else
+    /// fail closed for `login` routes (brute force must not get easier during an outage)
+    /// and fall back to a local limit elsewhere.
+    pub fn outage_policy(&self) -> OnOutage {
+        match self.on_outage {
+            Some(o) => o,
+            None if self.login => OnOutage::FailClosed,
+            None => OnOutage::LocalFallback,
+        }
     }
 
     /// Whether the route is `public`.

@@ -60,7 +60,13 @@ pub struct Principal {
 impl Principal {
     /// A principal with the given subject and no roles or scopes.
     pub fn new(subject: impl Into<String>) -> Self {
-        Self::from_parts(subject.into(), Credential::Manual, Vec::new(), Vec::new(), None)
+        Self::from_parts(
+            subject.into(),
+            Credential::Manual,
+            Vec::new(),
+            Vec::new(),
+            None,
+        )
     }
 
     pub(crate) fn from_parts(

@@ -287,9 +287,7 @@ impl Finish {
 
     /// Render a rejection, with the RateLimit fields.
     pub fn reject(&self, rej: Rejection) -> Response {
-        let res = rej
-            .into_problem(&self.route.runtime.realm)
-            .into_response();
+        let res = rej.into_problem(&self.route.runtime.realm).into_response();
         self.stamp(res)
     }
 

@@ -146,7 +146,10 @@ pub fn limit_body(req: Request, limit: u64) -> Result<Request, Rejection> {
     }
     let (parts, body) = req.into_parts();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    Ok(Request::from_parts(parts, Body::new(Limited::new(body, limit))))
+    Ok(Request::from_parts(
+        parts,
+        Body::new(Limited::new(body, limit)),
+    ))
 }
 
 async fn read_body(req: Request, limit: u64) -> Result<(Parts, Bytes), Rejection> {
@@ -158,12 +161,17 @@ async fn read_body(req: Request, limit: u64) -> Result<(Parts, Bytes), Rejection
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok((parts, collected.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Rejection::PayloadTooLarge),
-        Err(_) => Err(Rejection::Unparseable("The request body could not be read.")),
+        Err(_) => Err(Rejection::Unparseable(
+            "The request body could not be read.",
+        )),
     }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let Ok(mime) = ct.parse::<mime::Mime>() else {
@@ -294,9 +302,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok.name, "a");
-        let e = json::<User>(req("text/plain", "{}"), 1024).await.unwrap_err();
+        let e = json::<User>(req("text/plain", "{}"), 1024)
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 415);
-        let e = json::<User>(req("application/json", "{"), 1024).await.unwrap_err();
+        let e = json::<User>(req("application/json", "{"), 1024)
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 400);
         let e = json::<User>(req("application/json", r#"{"name":"a","age":"x"}"#), 1024)
             .await
@@ -305,13 +317,19 @@ mod tests {
             Rejection::Invalid(f) => assert_eq!(f[0].field, "age"),
             other => panic!("{other:?}"),
         }
-        let e = json::<User>(req("application/json", r#"{"name":"a","age":1,"admin":true}"#), 1024)
-            .await
-            .unwrap_err();
+        let e = json::<User>(
+            req("application/json", r#"{"name":"a","age":1,"admin":true}"#),
+            1024,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 422);
-        let e = json::<User>(req("application/json", r#"{"name":"aaaaaaaaaa","age":1}"#), 8)
-            .await
-            .unwrap_err();
+        let e = json::<User>(
+            req("application/json", r#"{"name":"aaaaaaaaaa","age":1}"#),
+            8,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.status(), 413);
         let e = json::<User>(req("application/json", r#"{"name":"a","age":1} x"#), 1024)
             .await
@@ -321,9 +339,17 @@ mod tests {
 
     #[test]
     fn validation_lists_each_field() {
-        let u = User { name: String::new(), age: 200 };
-        let Err(Rejection::Invalid(f)) = validate(&u) else { panic!() };
-        let fields: Vec<_> = f.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        let u = User {
+            name: String::new(),
+            age: 200,
+        };
+        let Err(Rejection::Invalid(f)) = validate(&u) else {
+            panic!()
+        };
+        let fields: Vec<_> = f
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
         assert_eq!(fields, [("age", "range"), ("name", "length")]);
     }
 
@@ -334,8 +360,15 @@ mod tests {
         struct Q {
             page: u32,
         }
-        let parts = Request::builder().uri("/x?page=abc").body(()).unwrap().into_parts().0;
-        let Err(Rejection::Invalid(f)) = query::<Q>(&parts) else { panic!() };
+        let parts = Request::builder()
+            .uri("/x?page=abc")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let Err(Rejection::Invalid(f)) = query::<Q>(&parts) else {
+            panic!()
+        };
         assert_eq!(f[0].field, "page");
     }
 }

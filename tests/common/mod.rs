@@ -11,7 +11,9 @@ pub const ISS: &str = "https://issuer.test";
 pub const AUD: &str = "api";
 
 pub fn jwt() -> shieldwall::Jwt {
-    shieldwall::Jwt::hs256(SECRET.to_vec()).issuer(ISS).audience(AUD)
+    shieldwall::Jwt::hs256(SECRET.to_vec())
+        .issuer(ISS)
+        .audience(AUD)
 }
 
 pub fn now() -> u64 {
@@ -37,9 +39,12 @@ pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
     format!("http://{addr}")
 }
@@ -60,10 +65,18 @@ impl Res {
     /// Assert the response is a problem document with this status and type slug.
     pub fn assert_problem(&self, status: u16, slug: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
         let v = self.json();
         assert_eq!(v["status"], status);
-        assert_eq!(v["type"], format!("urn:shieldwall:problem:{slug}"), "{}", self.text);
+        assert_eq!(
+            v["type"],
+            format!("urn:shieldwall:problem:{slug}"),
+            "{}",
+            self.text
+        );
     }
 }
 
@@ -72,7 +85,11 @@ pub async fn send(req: reqwest::RequestBuilder) -> Res {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap();
-    Res { status, headers, text }
+    Res {
+        status,
+        headers,
+        text,
+    }
 }
 
 pub fn client() -> reqwest::Client {

@@ -226,23 +226,31 @@ impl JwtKey {
         let (key, family) = match &self.material {
             KeyMaterial::Hmac(secret) => {
                 self.check_hmac_len(secret.len(), &kid)?;
-                let key = DecodingKey::from_secret(secret)
-                    .map_err(|_| JwtConfigError::BadKey { what: "HMAC", kid: kid.clone() })?;
+                let key = DecodingKey::from_secret(secret).map_err(|_| JwtConfigError::BadKey {
+                    what: "HMAC",
+                    kid: kid.clone(),
+                })?;
                 (key, "HMAC")
             }
             KeyMaterial::RsaPem(pem) => (
-                DecodingKey::from_rsa_pem(pem)
-                    .map_err(|_| JwtConfigError::BadKey { what: "RSA", kid: kid.clone() })?,
+                DecodingKey::from_rsa_pem(pem).map_err(|_| JwtConfigError::BadKey {
+                    what: "RSA",
+                    kid: kid.clone(),
+                })?,
                 "RSA",
             ),
             KeyMaterial::EcPem(pem) => (
-                DecodingKey::from_ec_pem(pem)
-                    .map_err(|_| JwtConfigError::BadKey { what: "EC", kid: kid.clone() })?,
+                DecodingKey::from_ec_pem(pem).map_err(|_| JwtConfigError::BadKey {
+                    what: "EC",
+                    kid: kid.clone(),
+                })?,
                 "EC",
             ),
             KeyMaterial::EdPem(pem) => (
-                DecodingKey::from_ed_pem(pem)
-                    .map_err(|_| JwtConfigError::BadKey { what: "Ed25519", kid: kid.clone() })?,
+                DecodingKey::from_ed_pem(pem).map_err(|_| JwtConfigError::BadKey {
+                    what: "Ed25519",
+                    kid: kid.clone(),
+                })?,
                 "Ed25519",
             ),
             KeyMaterial::Ready(key) => {
@@ -468,7 +476,11 @@ impl JwtVerifier {
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::InvalidToken)?;
         // Never trust keys or key locations carried by the token itself.
-        if header.jku.is_some() || header.jwk.is_some() || header.x5u.is_some() || header.x5c.is_some() {
+        if header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+        {
             return Err(Rejection::InvalidToken);
         }
         let key = match header.kid.as_deref() {
@@ -492,9 +504,9 @@ fn principal_from_claims(claims: Map<String, Value>) -> Result<Principal, Reject
     // A refresh token (or any non-access purpose) is never an access token.
     for purpose in ["token_use", "token_type", "typ"] {
         if let Some(v) = claims.get(purpose) {
-            let ok = v
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case("access") || s.eq_ignore_ascii_case("bearer"));
+            let ok = v.as_str().is_some_and(|s| {
+                s.eq_ignore_ascii_case("access") || s.eq_ignore_ascii_case("bearer")
+            });
             if !ok {
                 return Err(Rejection::InvalidToken);
             }
@@ -515,7 +527,11 @@ fn principal_from_claims(claims: Map<String, Value>) -> Result<Principal, Reject
     };
     let mut scopes = match claims.get("scope") {
         None => Vec::new(),
-        Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(_) => return Err(Rejection::InvalidToken),
     };
     match claims.get("scp") {
@@ -618,7 +634,9 @@ pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
     }
     let Some(split) = value.iter().position(|b| *b == b' ') else {
         if value.eq_ignore_ascii_case(b"bearer") {
-            return Err(Rejection::MalformedCredentials("The bearer token is empty."));
+            return Err(Rejection::MalformedCredentials(
+                "The bearer token is empty.",
+            ));
         }
         return Ok(None);
     };
@@ -628,13 +646,14 @@ pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
     }
     let token = rest.trim_ascii();
     if token.is_empty() {
-        return Err(Rejection::MalformedCredentials("The bearer token is empty."));
+        return Err(Rejection::MalformedCredentials(
+            "The bearer token is empty.",
+        ));
     }
     // token68 (RFC 7235 §2.1); JWS compact serialisation only uses its base64url subset and '.'.
-    if !token
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'='))
-    {
+    if !token.iter().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+    }) {
         return Err(Rejection::MalformedCredentials(
             "The bearer token is not a valid token68 value.",
         ));
@@ -665,7 +684,9 @@ mod tests {
     #[test]
     fn valid_token_yields_principal() {
         let v = Jwt::hs256(SECRET).compile().unwrap();
-        let t = mint(serde_json::json!({"sub": "alice", "exp": now() + 60, "roles": ["admin"], "scope": "a b"}));
+        let t = mint(
+            serde_json::json!({"sub": "alice", "exp": now() + 60, "roles": ["admin"], "scope": "a b"}),
+        );
         let p = v.verify(&t).unwrap();
         assert_eq!(p.subject(), "alice");
         assert_eq!(p.roles(), ["admin"]);
@@ -675,17 +696,28 @@ mod tests {
     #[test]
     fn short_secret_refused() {
         let e = Jwt::hs256(b"short".to_vec()).compile().unwrap_err();
-        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 5, .. }));
+        assert!(matches!(
+            e,
+            JwtConfigError::HmacSecretTooShort { len: 5, .. }
+        ));
     }
 
     #[test]
     fn hmac_secret_must_cover_the_hash_size() {
-        for (alg, min) in [(Algorithm::HS256, 32), (Algorithm::HS384, 48), (Algorithm::HS512, 64)] {
+        for (alg, min) in [
+            (Algorithm::HS256, 32),
+            (Algorithm::HS384, 48),
+            (Algorithm::HS512, 64),
+        ] {
             let short = Jwt::new().key(JwtKey::hmac(vec![7u8; min - 1]).algorithms([alg]));
             let e = short.compile().unwrap_err();
             assert_eq!(
                 e,
-                JwtConfigError::HmacSecretTooShort { len: min - 1, min, kid: String::new() },
+                JwtConfigError::HmacSecretTooShort {
+                    len: min - 1,
+                    min,
+                    kid: String::new()
+                },
                 "{alg:?}"
             );
             Jwt::new()
@@ -698,7 +730,14 @@ mod tests {
             .key(JwtKey::hmac(vec![7u8; 48]).algorithms([Algorithm::HS256, Algorithm::HS512]))
             .compile()
             .unwrap_err();
-        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 48, min: 64, .. }));
+        assert!(matches!(
+            e,
+            JwtConfigError::HmacSecretTooShort {
+                len: 48,
+                min: 64,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -708,14 +747,27 @@ mod tests {
             .key(JwtKey::decoding_key(short, [Algorithm::HS256]))
             .compile()
             .unwrap_err();
-        assert!(matches!(e, JwtConfigError::HmacSecretTooShort { len: 16, min: 32, .. }));
+        assert!(matches!(
+            e,
+            JwtConfigError::HmacSecretTooShort {
+                len: 16,
+                min: 32,
+                ..
+            }
+        ));
         // A truncated Ed25519 key would make jsonwebtoken panic on every request.
         let truncated = DecodingKey::from_ed_components("AAAA").unwrap();
         let e = Jwt::new()
             .key(JwtKey::decoding_key(truncated, [Algorithm::EdDSA]))
             .compile()
             .unwrap_err();
-        assert!(matches!(e, JwtConfigError::BadKey { what: "Ed25519", .. }));
+        assert!(matches!(
+            e,
+            JwtConfigError::BadKey {
+                what: "Ed25519",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -39,7 +39,11 @@ impl Authenticators {
     }
 
     /// Authenticate the request for a route accepting `kind`.
-    pub(crate) fn authenticate(&self, parts: &Parts, kind: AuthKind) -> Result<Principal, Rejection> {
+    pub(crate) fn authenticate(
+        &self,
+        parts: &Parts,
+        kind: AuthKind,
+    ) -> Result<Principal, Rejection> {
         let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Err(Rejection::MissingCredentials);

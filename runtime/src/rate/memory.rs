@@ -127,13 +127,21 @@ mod tests {
     fn exact_under_threads() {
         let store = Arc::new(MemoryStore::new(1000));
         let quota = Quota::new(100, 60, 100);
-        let key = RateKey { route: 1, limit: 0, ident: Ident::Global };
+        let key = RateKey {
+            route: 1,
+            limit: 0,
+            ident: Ident::Global,
+        };
         let admitted: usize = std::thread::scope(|s| {
             let hs: Vec<_> = (0..8)
                 .map(|_| {
                     let store = store.clone();
                     let key = key.clone();
-                    s.spawn(move || (0..50).filter(|_| store.check(&key, &quota, 5).allowed).count())
+                    s.spawn(move || {
+                        (0..50)
+                            .filter(|_| store.check(&key, &quota, 5).allowed)
+                            .count()
+                    })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum()
@@ -146,7 +154,11 @@ mod tests {
         let store = MemoryStore::new(64);
         let quota = Quota::new(1, 1, 1);
         for i in 0..1000u32 {
-            let key = RateKey { route: 0, limit: 0, ident: Ident::Subject(i.to_string().into()) };
+            let key = RateKey {
+                route: 0,
+                limit: 0,
+                ident: Ident::Subject(i.to_string().into()),
+            };
             store.check(&key, &quota, 1_000 + u64::from(i) * 2_000_000_000);
         }
         assert!(store.len() <= 64);
@@ -159,7 +171,11 @@ mod tests {
         let now = 10;
         let mut refused_new = 0;
         for i in 0..10_000u32 {
-            let key = RateKey { route: 0, limit: 0, ident: Ident::Subject(i.to_string().into()) };
+            let key = RateKey {
+                route: 0,
+                limit: 0,
+                ident: Ident::Subject(i.to_string().into()),
+            };
             if !store.check(&key, &quota, now).allowed {
                 refused_new += 1;
             }
@@ -169,7 +185,11 @@ mod tests {
         // every tracked key still has its limit: none is admitted again
         let tracked_again = (0..10_000u32)
             .filter(|i| {
-                let key = RateKey { route: 0, limit: 0, ident: Ident::Subject(i.to_string().into()) };
+                let key = RateKey {
+                    route: 0,
+                    limit: 0,
+                    ident: Ident::Subject(i.to_string().into()),
+                };
                 store.check(&key, &quota, now).allowed
             })
             .count();

@@ -74,6 +74,8 @@ struct Inner {
     script: redis::Script,
     timeout: Duration,
     prefix: String,
+    /// `host:port` of the server, for logs (never the password).
+    addr: String,
     down: AtomicBool,
 }
 
@@ -92,6 +94,7 @@ impl RedisStore {
     /// outage policy until Redis is reachable); once made, it reconnects by itself.
     pub fn new(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|_| StoreError::BadUrl)?;
+        let addr = client.get_connection_info().addr().to_string();
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -101,6 +104,7 @@ impl RedisStore {
                 script: redis::Script::new(SCRIPT),
                 timeout: DEFAULT_TIMEOUT,
                 prefix: "shieldwall:rl:".into(),
+                addr,
                 down: AtomicBool::new(false),
             }),
         })
@@ -165,7 +169,11 @@ impl RedisStore {
             return Ok(c.clone());
         }
         notified.await;
-        self.inner.conn.get().cloned().ok_or(StoreError::Unavailable)
+        self.inner
+            .conn
+            .get()
+            .cloned()
+            .ok_or(StoreError::Unavailable)
     }
 
     /// Redis key of a bucket: prefix, the limit's scope (`POST /users#0`), the identity.
@@ -199,7 +207,12 @@ impl RedisStore {
         match &result {
             Ok(_) => {
                 if self.inner.down.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(target: "shieldwall::rate", store = "redis", "rate store recovered");
+                    tracing::warn!(
+                        target: "shieldwall::rate",
+                        store = "redis",
+                        addr = %self.inner.addr,
+                        "rate store recovered"
+                    );
                 }
             }
             Err(e) => {
@@ -207,6 +220,7 @@ impl RedisStore {
                     tracing::error!(
                         target: "shieldwall::rate",
                         store = "redis",
+                        addr = %self.inner.addr,
                         error = %e,
                         "rate store outage: applying each route's outage policy until it recovers"
                     );

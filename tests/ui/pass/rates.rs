@@ -1,6 +1,6 @@
 use shieldwall::prelude::*;
 
-#[secure(post "/login", public, rate = "5/min per ip")]
+#[secure(post "/login", public, login, rate = "5/min per ip")]
 async fn login() -> &'static str {
     "ok"
 }
@@ -10,7 +10,7 @@ async fn feed() -> &'static str {
     "ok"
 }
 
-#[secure(post "/reports", auth, rate = "5/min")]
+#[secure(post "/reports", auth, rate = "5/min", on_outage = "fail_closed")]
 async fn reports() -> &'static str {
     "ok"
 }
@@ -20,7 +20,7 @@ async fn exports() -> &'static str {
     "ok"
 }
 
-#[secure(post "/burst", auth, rate = "60/min burst 10")]
+#[secure(post "/burst", auth, rate = "60/min burst 10", on_outage = "local")]
 async fn burst() -> &'static str {
     "ok"
 }

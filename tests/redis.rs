@@ -1,0 +1,404 @@
+//! The shared Redis store, against real `redis-server` processes on 127.0.0.1.
+//!
+//! Needs `redis-server` on PATH. Without it these tests print `SKIPPED` and pass, unless
+//! `SHIELDWALL_REQUIRE_REDIS=1` (set by `.ci/run`, which installs Redis), where a missing
+//! Redis is a failure: CI never takes the skip.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use shieldwall::prelude::*;
+use shieldwall::rate::redis::RedisStore;
+
+// ---------------------------------------------------------------- harness
+
+fn redis_available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("SHIELDWALL_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("SHIELDWALL_REQUIRE_REDIS=1 but redis-server is not on PATH");
+        }
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    }
+    found
+}
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Every shieldwall key in Redis, with its PTTL.
+async fn keys_with_ttl(url: &str) -> Vec<(String, i64)> {
+    let mut c = redis_conn(url).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("shieldwall:rl:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&k)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        out.push((k, ttl));
+    }
+    out
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Capture {
+    static LOGS: OnceLock<Capture> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let cap = Capture::default();
+        let w = cap.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .init();
+        cap
+    })
+}
+
+// ---------------------------------------------------------------- two processes, one Redis
+
+struct Quickstart {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const QS_SECRET: &str = "two-process-test-secret-0123456789abcdef";
+
+/// Start the quickstart example (built by `cargo test` next to this test binary).
+fn quickstart(redis_url: &str) -> Quickstart {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join("quickstart");
+    assert!(bin.exists(), "{} not built", bin.display());
+    let mut child = Command::new(bin)
+        .env("SHIELDWALL_ADDR", "127.0.0.1:0")
+        .env("SHIELDWALL_REDIS_URL", redis_url)
+        .env("SHIELDWALL_JWT_SECRET", QS_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("quickstart exited").unwrap();
+        if let Some(rest) = line.strip_prefix("shieldwall quickstart listening on ") {
+            break rest.trim().to_string();
+        }
+    };
+    // keep draining stdout so the child never blocks on a full pipe
+    std::thread::spawn(move || for _ in lines {});
+    Quickstart { child, base }
+}
+
+fn quickstart_token(sub: &str) -> String {
+    let now = now();
+    let claims = json!({
+        "iss": "shieldwall-quickstart", "aud": "quickstart-api", "sub": sub,
+        "roles": ["admin"], "iat": now, "exp": now + 600,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(QS_SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_share_one_budget_exactly() {
+    if !redis_available() {
+        return;
+    }
+    // CI starts a shared redis-server; elsewhere start one for this test.
+    let (_own, url) = match std::env::var("SHIELDWALL_TEST_REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let r = RedisServer::start();
+            let url = r.url();
+            (Some(r), url)
+        }
+    };
+    let a = quickstart(&url);
+    let b = quickstart(&url);
+    // A subject no earlier run used, so leftover keys cannot interfere.
+    let sub = format!("admin-{}", rand::random::<u64>());
+    let token = quickstart_token(&sub);
+    let c = client();
+    let reqs = (0..200).map(|i| {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let r = c
+            .post(format!("{base}/users"))
+            .bearer_auth(&token)
+            .json(&json!({"username": format!("u{i}"), "email": "u@example.com", "age": 30}));
+        async move { r.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(reqs).await;
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((created, limited), (5, 195), "{statuses:?}");
+
+    let keys = keys_with_ttl(&url).await;
+    let ours: Vec<_> = keys.iter().filter(|(k, _)| k.ends_with(&sub)).collect();
+    assert_eq!(ours.len(), 1, "{keys:?}");
+    assert!(
+        keys.iter().all(|(_, ttl)| *ttl > 0),
+        "a key without TTL: {keys:?}"
+    );
+}
+
+// ---------------------------------------------------------------- outage and recovery
+
+#[secure(get "/open", public, rate = "1000/min per ip")]
+async fn open() -> &'static str {
+    "ok"
+}
+
+#[secure(post "/login", public, login, rate = "1000/min per ip")]
+async fn login() -> &'static str {
+    "ok"
+}
+
+#[secure(get "/three", public, rate = "3/min per ip")]
+async fn three() -> &'static str {
+    "ok"
+}
+
+async fn status_within(c: &reqwest::Client, req: reqwest::RequestBuilder, limit: Duration) -> u16 {
+    let _ = c;
+    let start = Instant::now();
+    let status = req
+        .timeout(limit)
+        .send()
+        .await
+        .expect("request hung past its bound")
+        .status()
+        .as_u16();
+    assert!(start.elapsed() < limit);
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outage_policy_holds_and_limiting_resumes() {
+    if !redis_available() {
+        return;
+    }
+    logs();
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let store = RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_millis(200));
+    let router = Shieldwall::new()
+        .redis(store)
+        .routes(routes![open, login, three])
+        .build()
+        .unwrap();
+    let base = serve(router).await;
+    let c = client();
+    let bound = Duration::from_secs(3);
+    let get = |p: &str| c.get(format!("{base}{p}"));
+    let post = |p: &str| c.post(format!("{base}{p}"));
+
+    // Healthy: limits live in Redis.
+    for _ in 0..3 {
+        assert_eq!(status_within(&c, get("/three"), bound).await, 200);
+    }
+    assert_eq!(status_within(&c, get("/three"), bound).await, 429);
+    assert_eq!(status_within(&c, post("/login"), bound).await, 200);
+    assert!(!keys_with_ttl(&redis.url()).await.is_empty());
+
+    // Redis goes away mid-load.
+    let load = {
+        let c = c.clone();
+        let base = base.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..40 {
+                let s = c
+                    .get(format!("{base}/open"))
+                    .timeout(Duration::from_secs(3))
+                    .send()
+                    .await;
+                seen.push(s.map(|r| r.status().as_u16()).map_err(|e| e.to_string()));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            seen
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis.stop();
+    let seen = load.await.unwrap();
+    assert!(
+        seen.iter().all(|s| s == &Ok(200)),
+        "local fallback keeps serving: {seen:?}"
+    );
+
+    // Outage: the login route fails closed, the others fall back to a local limit.
+    let r = send(post("/login")).await;
+    r.assert_problem(503, "unavailable");
+    assert_eq!(status_within(&c, get("/open"), bound).await, 200);
+    for _ in 0..3 {
+        assert_eq!(
+            status_within(&c, get("/three"), bound).await,
+            200,
+            "local budget"
+        );
+    }
+    assert_eq!(
+        status_within(&c, get("/three"), bound).await,
+        429,
+        "local limit holds"
+    );
+    let ours = |log: &str, what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains(&format!("127.0.0.1:{port}")))
+            .count()
+    };
+    let log = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    assert_eq!(ours(&log, "rate store outage"), 1, "logged once: {log}");
+
+    // Redis comes back on the same port: limiting resumes without restarting the app.
+    let redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if status_within(&c, post("/login"), bound).await == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keys = keys_with_ttl(&redis.url()).await;
+    assert!(
+        keys.iter().any(|(k, _)| k.contains("POST /login")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().all(|(_, ttl)| *ttl > 0), "{keys:?}");
+    let log = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    assert_eq!(ours(&log, "rate store recovered"), 1, "{log}");
+    assert_eq!(ours(&log, "rate store outage"), 1, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_starts_while_redis_is_down() {
+    if !redis_available() {
+        return;
+    }
+    let port = free_port();
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/")).unwrap();
+    let router = Shieldwall::new()
+        .redis(store)
+        .routes(routes![open, login])
+        .build()
+        .unwrap();
+    let base = serve(router).await;
+    send(client().post(format!("{base}/login")))
+        .await
+        .assert_problem(503, "unavailable");
+    assert_eq!(send(client().get(format!("{base}/open"))).await.status, 200);
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while send(client().post(format!("{base}/login"))).await.status != 200 {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
