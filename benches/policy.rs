@@ -1,23 +1,109 @@
-//! Micro-benchmarks of the request path (extended by the performance work).
+//! The route policy of a `#[secure]` route, on the runtime's own code.
+//!
+//! `policy/admit` is the whole per-request policy check but signature verification: a
+//! principal as a verified token yields it, the role check (hierarchy applied), the scope
+//! check, the per-user GCRA check on the in-memory store, and storing the principal for the
+//! handler. `policy/finish` is what every admitted response then pays (error contract,
+//! RateLimit fields); `policy/guard_enter` is the whole `Guard::enter`, JWT included, for
+//! scale. The route is built by a real `Shieldwall::build()` (`bench_support::RouteCheck`).
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use shieldwall::clock::{Clock, MonotonicClock};
-use shieldwall::rate::memory::MemoryStore;
-use shieldwall::rate::{Ident, Quota, RateKey};
+use std::hint::black_box;
 
-fn rate_hot_key(c: &mut Criterion) {
-    let store = MemoryStore::new(100_000);
-    let clock = MonotonicClock::new();
-    let quota = Quota::new(u32::MAX, 1, u32::MAX);
-    let key = RateKey {
-        route: 0,
-        limit: 0,
-        ident: Ident::Global,
-    };
-    c.bench_function("rate/memory/hot_key", |b| {
-        b.iter(|| store.check(std::hint::black_box(&key), &quota, clock.now_nanos()))
+use axum::http::{Request, StatusCode, header, request::Parts};
+use axum::response::IntoResponse;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use shieldwall::prelude::*;
+use shieldwall_runtime::bench_support::{RouteCheck, ready};
+
+const SECRET: &[u8] = b"bench-secret-0123456789abcdef-0123456789";
+const ISSUER: &str = "https://auth.bench.test";
+const AUDIENCE: &str = "bench-api";
+
+#[derive(Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    #[validate(length(min = 1, max = 50))]
+    username: String,
+}
+
+/// The route under measurement: a role, a scope, and a per-user quota that never refuses.
+#[secure(post "/users", role = "admin", scope = "users:write", rate = "4000000000/1s")]
+async fn create_user(Json(body): Json<NewUser>) -> (StatusCode, String) {
+    (StatusCode::CREATED, body.username)
+}
+
+fn token() -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "roles": ["admin"],
+        "scope": "users:read users:write", "iat": now, "exp": now + 86_400,
+    });
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET).expect("an HMAC key");
+    jsonwebtoken::encode(&h, &claims, &key).expect("a signed token")
+}
+
+fn request(token: &str) -> Request<axum::body::Body> {
+    Request::post("/users")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(r#"{"username":"alice"}"#))
+        .expect("a request")
+}
+
+fn parts() -> Parts {
+    Request::post("/users").body(()).expect("a request").into_parts().0
+}
+
+fn policy(c: &mut Criterion) {
+    let app = Shieldwall::new().jwt(
+        Jwt::hs256(SECRET.to_vec())
+            .issuer(ISSUER)
+            .audience(AUDIENCE),
+    );
+    let routes: Vec<shieldwall::SecureRoute<()>> = routes![create_user];
+    let route = routes.into_iter().next().expect("one route");
+    let check = RouteCheck::new(app, route).expect("a valid app");
+    let token = token();
+    // The principal exactly as verification yields it (claims, roles, scopes, credential).
+    let (req_parts, _) = request(&token).into_parts();
+    let principal = ready(check.authenticate(&req_parts)).expect("a valid token");
+    assert!(check.admit(principal.clone(), &mut parts()).is_ok());
+
+    c.bench_function("policy/admit", |b| {
+        b.iter_batched_ref(
+            parts,
+            |parts| check.admit(black_box(principal.clone()), parts),
+            BatchSize::SmallInput,
+        )
+    });
+
+    c.bench_function("policy/finish", |b| {
+        b.iter_batched(
+            || {
+                let fin = check.admit(principal.clone(), &mut parts()).ok();
+                let res = (StatusCode::CREATED, "alice").into_response();
+                (fin.expect("admitted"), res)
+            },
+            |(fin, res)| fin.finish(res),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let guard = check.guard();
+    c.bench_function("policy/guard_enter", |b| {
+        b.iter_batched(
+            || request(&token),
+            |req| {
+                let entered = ready(guard.enter("create_user", req));
+                assert!(entered.is_ok());
+                entered
+            },
+            BatchSize::SmallInput,
+        )
     });
 }
 
-criterion_group!(benches, rate_hot_key);
+criterion_group!(benches, policy);
 criterion_main!(benches);

@@ -90,6 +90,21 @@ pub enum BuildError {
     /// More routes than the runtime can index.
     #[error("too many routes")]
     TooManyRoutes,
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A security-header setting is invalid.
+    #[error(transparent)]
+    Headers(#[from] crate::headers::HeadersError),
+    /// The CORS configuration is insecure or invalid.
+    #[error(transparent)]
+    Cors(#[from] crate::cors::CorsError),
+    /// A CSRF trusted origin is invalid.
+    #[error(transparent)]
+    Csrf(#[from] crate::csrf::CsrfError),
+    /// A static-files directory or mount cannot be served.
+    #[error(transparent)]
+    Static(#[from] crate::static_files::StaticError),
 }
 
 /// Why a `SHIELDWALL_*` setting was refused.
@@ -156,6 +171,9 @@ pub struct Shieldwall<S = ()> {
     ipv6_prefix: u8,
     proxies: TrustedProxies,
     backend: Backend,
+    api_keys: Option<crate::auth::api_key::ApiKeys>,
+    revocation: Option<crate::auth::revocation::TokenState>,
+    harden: crate::hardening::Hardening,
 }
 
 impl<S> std::fmt::Debug for Shieldwall<S> {
@@ -200,6 +218,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             ipv6_prefix: crate::client_ip::DEFAULT_IPV6_PREFIX,
             proxies: TrustedProxies::none(),
             backend: Backend::Memory,
+            api_keys: None,
+            revocation: None,
+            harden: crate::hardening::Hardening::default(),
         }
     }
 
@@ -212,7 +233,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// | `SHIELDWALL_FORWARDED_HEADER` | `x-forwarded-for` (default) or `forwarded` |
     /// | `SHIELDWALL_IPV6_PREFIX` | IPv6 prefix length keyed as one client (default 64) |
     /// | `SHIELDWALL_RATE_CAPACITY` | keys the in-memory rate store tracks (default 100000) |
+    /// | `SHIELDWALL_ADDR`, `SHIELDWALL_TLS_CERT`, `SHIELDWALL_TLS_KEY`, `SHIELDWALL_ALLOWED_HOSTS`, `SHIELDWALL_CORS_ORIGINS`, … | listening, TLS and app-wide hardening: see [`crate::hardening`] |
     pub fn env(mut self) -> Result<Self, ConfigError> {
+        self.harden.env(env_var)?;
         #[cfg(feature = "redis")]
         if let Some(url) = env_var("SHIELDWALL_REDIS_URL") {
             let store =
@@ -279,6 +302,31 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
+    /// Accept API keys (`X-API-Key` by default) for routes with `auth = "api_key"` or
+    /// `"any"` (see [`crate::auth::api_key`]).
+    pub fn api_keys(mut self, keys: crate::auth::api_key::ApiKeys) -> Self {
+        self.api_keys = Some(keys);
+        self
+    }
+
+    /// Refuse revoked JWTs (by `jti`, refresh family `fam`, or subject) using this state.
+    pub fn revocation(mut self, state: crate::auth::revocation::TokenState) -> Self {
+        self.revocation = Some(state);
+        self
+    }
+
+    /// Mount `POST /token` (OAuth2 password and refresh grants, see
+    /// [`crate::auth::tokens`]), verify the access tokens it issues (unless a JWT
+    /// configuration was given), and honour its revocations.
+    pub fn tokens(mut self, endpoint: crate::auth::tokens::TokenEndpoint) -> Self {
+        if self.jwt.is_none() {
+            self.jwt = Some(endpoint.issuer().jwt());
+        }
+        self.revocation = Some(endpoint.issuer().token_state().clone());
+        self.routes.push(endpoint.into_route());
+        self
+    }
+
     /// Add secured routes: `routes![a, b, c]`.
     pub fn routes(mut self, routes: impl IntoIterator<Item = SecureRoute<S>>) -> Self {
         self.routes.extend(routes);
@@ -336,12 +384,93 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
+    // ---- app-wide hardening (see crate::hardening) ----
+
+    /// The hosts this app answers to (default: loopback only; see [`crate::hosts`]).
+    pub fn allowed_hosts(mut self, hosts: crate::hosts::AllowedHosts) -> Self {
+        self.harden.hosts = hosts;
+        self
+    }
+
+    /// Security headers (default: the `api` preset; see [`crate::headers`]).
+    pub fn security_headers(mut self, headers: crate::headers::SecurityHeaders) -> Self {
+        self.harden.headers = headers;
+        self
+    }
+
+    /// Allow cross-origin requests from these origins (see [`crate::cors`]).
+    pub fn cors(mut self, cors: crate::cors::Cors) -> Self {
+        self.harden.cors = Some(cors);
+        self
+    }
+
+    /// Cross-site request protection for cookie requests (on by default; see [`crate::csrf`]).
+    pub fn csrf(mut self, csrf: crate::csrf::Csrf) -> Self {
+        self.harden.csrf = csrf;
+        self
+    }
+
+    /// Serve a directory of static files (see [`crate::static_files`]).
+    pub fn static_files(mut self, files: crate::static_files::StaticFiles) -> Self {
+        self.harden.statics.push(files);
+        self
+    }
+
+    /// Serve HTTPS with this certificate (see [`crate::tls`]).
+    pub fn tls(mut self, tls: crate::tls::Tls) -> Self {
+        self.harden.tls = Some(tls);
+        self
+    }
+
+    /// The address [`Shieldwall::server`] binds (default `127.0.0.1:3000`).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.harden.addr = Some(addr.into());
+        self
+    }
+
+    /// A plain-HTTP listener beside HTTPS, and what it answers (see [`crate::tls::HttpPolicy`]).
+    pub fn http_listener(
+        mut self,
+        addr: impl Into<String>,
+        policy: crate::tls::HttpPolicy,
+    ) -> Self {
+        self.harden.http_addr = Some(addr.into());
+        self.harden.http_policy = policy;
+        self
+    }
+
+    /// What the plain listener beside HTTPS answers (default: reject with 400).
+    pub fn http_policy(mut self, policy: crate::tls::HttpPolicy) -> Self {
+        self.harden.http_policy = policy;
+        self
+    }
+
+    /// Connection and request limits (see [`crate::server::Limits`]).
+    pub fn limits(mut self, limits: crate::server::Limits) -> Self {
+        self.harden.limits = limits;
+        self
+    }
+
+    /// [`Shieldwall::build`] plus the listening configuration (address, TLS, limits):
+    /// `.server()?.serve().await` serves HTTPS when a certificate is configured.
+    pub fn server(self) -> Result<crate::server::Server, BuildError> {
+        let harden = self.harden.clone();
+        let router = self.build()?;
+        harden.server(router)
+    }
+
     /// Check the configuration and build the router (with the state applied).
-    pub fn build(self) -> Result<Router, BuildError> {
+    pub fn build(mut self) -> Result<Router, BuildError> {
+        let needs = crate::hardening::RouteNeeds::of(
+            self.routes.iter().map(|r| r.policy),
+            self.api_keys.is_some(),
+        );
         let mut auth = Authenticators::default();
         if let Some(jwt) = &self.jwt {
             auth.jwt = Some(jwt.compile()?);
         }
+        auth.api_keys = self.api_keys.take();
+        auth.revocation = self.revocation.take();
 
         let mut seen: HashMap<(&'static str, String), &'static str> = HashMap::new();
         let mut referenced: Vec<&'static str> = Vec::new();
@@ -414,10 +543,11 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         for (path, mr) in by_path {
             router = router.route(path, mr);
         }
-        Ok(router
+        let router = router
             .fallback(not_found)
             .layer(axum::middleware::map_response(conform_async))
-            .with_state(self.state))
+            .with_state(self.state);
+        self.harden.stack(router, &needs)
     }
 }
 
@@ -506,36 +636,12 @@ fn compile_route(
     }
 }
 
-/// Serve a router on `addr` with the peer address recorded (for per-IP limits), until
-/// Ctrl-C or SIGTERM; in-flight requests are drained.
+/// Serve a router on `listener` over plain HTTP with the peer address recorded (for
+/// per-IP limits) and the connection limits of [`crate::server::Limits`], until Ctrl-C or
+/// SIGTERM; in-flight requests are drained. For HTTPS and the `SHIELDWALL_*` listening
+/// settings, use [`Shieldwall::server`].
 pub async fn serve(router: Router, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    crate::server::serve(router, listener).await
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub struct Problem {
     kind: Cow<'static, str>,
     title: Cow<'static, str>,
     detail: Option<Cow<'static, str>>,
+    instance: Option<Cow<'static, str>>,
     errors: Vec<FieldError>,
     headers: HeaderMap,
 }
@@ -54,6 +55,8 @@ struct Body<'a> {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }
@@ -80,6 +83,7 @@ impl Problem {
             kind,
             title: title.into(),
             detail: None,
+            instance: None,
             errors: Vec::new(),
             headers: HeaderMap::new(),
         }
@@ -108,6 +112,13 @@ impl Problem {
     /// Set the human-readable explanation.
     pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Set the RFC 9457 `instance`: a URI naming this occurrence, such as
+    /// `urn:uuid:<request id>` for a caught panic.
+    pub fn with_instance(mut self, instance: impl Into<Cow<'static, str>>) -> Self {
+        self.instance = Some(instance.into());
         self
     }
 
@@ -144,6 +155,7 @@ impl Problem {
             title: &self.title,
             status: self.status.as_u16(),
             detail: self.detail.as_deref(),
+            instance: self.instance.as_deref(),
             errors: &self.errors,
         };
         // Serialising this plain struct of strings cannot fail.
@@ -306,13 +318,20 @@ pub(crate) fn sanitize_realm(realm: &str) -> String {
         .collect()
 }
 
+/// Response extension marking an error body whose format a standard fixes (the OAuth2
+/// token endpoint's RFC 6749 §5.2 JSON): [`conform`] leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnFormat;
+
 /// Make any error response follow the contract: a response that is already
 /// `application/problem+json` passes through; any other 4xx/5xx is replaced by a problem
 /// document with the same status and a generic body (its original text is not sent, since
 /// it may carry internal detail). Non-error responses pass through untouched.
 pub fn conform(res: Response) -> Response {
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || res.extensions().get::<OwnFormat>().is_some()
+    {
         return res;
     }
     let is_problem = res

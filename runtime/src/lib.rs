@@ -9,13 +9,24 @@
 pub mod app;
 pub mod auth;
 pub mod authz;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod client_ip;
 pub mod clock;
+pub mod cors;
+pub mod csrf;
 pub mod error;
+pub mod fallback;
+pub mod hardening;
+pub mod headers;
+pub mod hosts;
 pub mod policy;
 pub mod principal;
 pub mod rate;
 pub mod route;
+pub mod server;
+pub mod static_files;
+pub mod tls;
 pub mod validate;
 
 #[doc(hidden)]

@@ -92,6 +92,9 @@ pub async fn send(req: reqwest::RequestBuilder) -> Res {
     }
 }
 
+/// A plain-HTTP client. reqwest is built without its own crypto provider (the project uses
+/// ring everywhere), so install ring as the process default first.
 pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }

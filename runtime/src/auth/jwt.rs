@@ -13,7 +13,8 @@
 //!
 //! 1. the `Authorization` header is at most 8 KiB and is one `Bearer <token68>` value;
 //! 2. the header's `kid` names a configured key (no `kid` only when exactly one key is
-//!    configured without one); the key is never taken from `jku`, `x5u` or `jwk`;
+//!    configured without one) or a key of the remote key set ([`Jwt::jwks`], see
+//!    [`crate::auth::jwks`]); the key is never taken from `jku`, `x5u`, `x5c` or `jwk`;
 //! 3. `alg` is in that key's allowlist (so `none`, and HS256 signed with an RSA public key,
 //!    fail here), `typ` is an access-token type, `crit` names nothing unknown;
 //! 4. the signature verifies;
@@ -27,6 +28,8 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
+
+use super::jwks::{Jwks, JwksConfigError, RemoteKeys};
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -90,6 +93,9 @@ pub enum JwtConfigError {
     /// A required environment variable is missing or empty.
     #[error("environment variable {0} is not set")]
     MissingEnv(String),
+    /// The remote key set ([`Jwt::jwks`]) is configured insecurely or invalidly.
+    #[error(transparent)]
+    Jwks(#[from] JwksConfigError),
 }
 
 #[derive(Clone)]
@@ -221,6 +227,16 @@ impl JwtKey {
         }
     }
 
+    /// Check the key and pair it with the validation rules of `checks`.
+    pub(crate) fn verifier(&self, checks: &Checks) -> Result<VerifierKey, JwtConfigError> {
+        let k = self.compile()?;
+        Ok(VerifierKey {
+            validation: checks.validation(&k.algorithms),
+            kid: k.kid,
+            key: k.key,
+        })
+    }
+
     fn compile(&self) -> Result<CompiledKey, JwtConfigError> {
         let kid = self.kid_note();
         let (key, family) = match &self.material {
@@ -294,6 +310,7 @@ fn family_name(f: jsonwebtoken::AlgorithmFamily) -> &'static str {
 #[derive(Clone, Debug)]
 pub struct Jwt {
     keys: Vec<JwtKey>,
+    jwks: Option<Jwks>,
     issuer: Vec<String>,
     audience: Vec<String>,
     leeway: Duration,
@@ -306,6 +323,7 @@ impl Jwt {
     pub fn new() -> Self {
         Self {
             keys: Vec::new(),
+            jwks: None,
             issuer: Vec::new(),
             audience: Vec::new(),
             leeway: DEFAULT_LEEWAY,
@@ -330,6 +348,15 @@ impl Jwt {
     /// Add a verification key.
     pub fn key(mut self, key: JwtKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Also verify with the keys of a remote key set (JWKS), fetched, cached and refreshed
+    /// as [`crate::auth::jwks`] describes. Static keys ([`Jwt::key`]) may be combined with
+    /// it: a token's `kid` is looked up among the static keys first. Calling this again
+    /// replaces the key set.
+    pub fn jwks(mut self, jwks: Jwks) -> Self {
+        self.jwks = Some(jwks);
         self
     }
 
@@ -359,15 +386,26 @@ impl Jwt {
         self
     }
 
-    /// Validate the configuration and prepare a verifier. Runs the crypto self-test.
+    /// The claim checks shared by every key.
+    pub(crate) fn checks(&self) -> Checks {
+        Checks {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway.as_secs(),
+        }
+    }
+
+    /// Validate the configuration and prepare a verifier. Runs the crypto self-test, and
+    /// starts fetching the remote key set when one is configured and a tokio runtime runs.
     pub(crate) fn compile(&self) -> Result<JwtVerifier, JwtConfigError> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && self.jwks.is_none() {
             return Err(JwtConfigError::NoKeys);
         }
+        let checks = self.checks();
         let keys = self
             .keys
             .iter()
-            .map(JwtKey::compile)
+            .map(|k| k.verifier(&checks))
             .collect::<Result<Vec<_>, _>>()?;
         let mut kids = HashSet::new();
         for k in &keys {
@@ -376,43 +414,53 @@ impl Jwt {
             }
         }
         self_test()?;
-        let leeway = self.leeway.as_secs();
-        let keys = keys
-            .into_iter()
-            .map(|k| {
-                let mut v = Validation::new(k.algorithms[0]);
-                v.algorithms = k.algorithms.clone();
-                v.leeway = leeway;
-                v.validate_exp = true;
-                v.validate_nbf = true;
-                let mut required = vec!["exp"];
-                if self.issuer.is_empty() {
-                    v.iss = None;
-                } else {
-                    v.set_issuer(&self.issuer);
-                    required.push("iss");
-                }
-                if self.audience.is_empty() {
-                    // A token that names an audience is refused when we have none configured.
-                    v.validate_aud = true;
-                    v.aud = None;
-                } else {
-                    v.set_audience(&self.audience);
-                    required.push("aud");
-                }
-                v.set_required_spec_claims(&required);
-                VerifierKey {
-                    kid: k.kid,
-                    key: k.key,
-                    validation: v,
-                }
-            })
-            .collect();
+        let remote = self
+            .jwks
+            .as_ref()
+            .map(|j| j.compile(checks))
+            .transpose()?;
         Ok(JwtVerifier {
             keys,
+            remote,
             accepted_typ: self.accepted_typ.clone(),
             allow_missing_typ: self.allow_missing_typ,
         })
+    }
+}
+
+/// The claim checks every key of one [`Jwt`] shares (issuer, audience, leeway), applied to
+/// a key's own algorithm allowlist.
+#[derive(Clone, Debug)]
+pub(crate) struct Checks {
+    issuer: Vec<String>,
+    audience: Vec<String>,
+    leeway: u64,
+}
+
+impl Checks {
+    fn validation(&self, algorithms: &[Algorithm]) -> Validation {
+        let mut v = Validation::new(algorithms.first().copied().unwrap_or(Algorithm::RS256));
+        v.algorithms = algorithms.to_vec();
+        v.leeway = self.leeway;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if self.issuer.is_empty() {
+            v.iss = None;
+        } else {
+            v.set_issuer(&self.issuer);
+            required.push("iss");
+        }
+        if self.audience.is_empty() {
+            // A token that names an audience is refused when we have none configured.
+            v.validate_aud = true;
+            v.aud = None;
+        } else {
+            v.set_audience(&self.audience);
+            required.push("aud");
+        }
+        v.set_required_spec_claims(&required);
+        v
     }
 }
 
@@ -428,15 +476,26 @@ struct CompiledKey {
     algorithms: Vec<Algorithm>,
 }
 
-struct VerifierKey {
+/// One key ready to verify with: the key, its kid, and its validation rules (its algorithm
+/// allowlist and the shared [`Checks`]).
+pub(crate) struct VerifierKey {
     kid: Option<String>,
     key: DecodingKey,
     validation: Validation,
 }
 
+impl VerifierKey {
+    /// The algorithms this key accepts.
+    #[cfg(test)]
+    pub(crate) fn algorithms(&self) -> &[Algorithm] {
+        &self.validation.algorithms
+    }
+}
+
 /// A compiled JWT verifier. Built by the app from a [`Jwt`] configuration.
 pub struct JwtVerifier {
     keys: Vec<VerifierKey>,
+    remote: Option<RemoteKeys>,
     accepted_typ: Vec<String>,
     allow_missing_typ: bool,
 }
@@ -445,6 +504,7 @@ impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtVerifier")
             .field("keys", &self.keys.len())
+            .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
 }
@@ -471,9 +531,46 @@ fn self_test() -> Result<(), JwtConfigError> {
     Ok(())
 }
 
+/// Which key a token's header leads to.
+enum Lookup<'a> {
+    /// A static key.
+    Static(&'a VerifierKey),
+    /// A `kid` to look up in the remote key set.
+    Remote(&'a RemoteKeys, String),
+}
+
 impl JwtVerifier {
-    /// Verify a bearer token and build its principal.
+    /// Verify a bearer token and build its principal, without waiting: a token whose `kid`
+    /// is neither a static key nor in the cached remote key set is refused. Requests use
+    /// [`JwtVerifier::verify_async`], which may refetch the remote key set first.
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+        match self.lookup(token)? {
+            Lookup::Static(key) => decode(token, key),
+            Lookup::Remote(remote, kid) => {
+                let key = remote.cached(&kid).ok_or(Rejection::InvalidToken)?;
+                decode(token, &key)
+            }
+        }
+    }
+
+    /// [`JwtVerifier::verify`], except that a `kid` missing from the cached remote key set
+    /// refetches the set (at most once per `min_refetch_interval`, one fetch shared by all
+    /// waiting requests, each waiting at most the fetch timeout) before refusing the token.
+    pub async fn verify_async(&self, token: &str) -> Result<Principal, Rejection> {
+        match self.lookup(token)? {
+            Lookup::Static(key) => decode(token, key),
+            Lookup::Remote(remote, kid) => {
+                let key = remote
+                    .get_or_refetch(&kid)
+                    .await
+                    .ok_or(Rejection::InvalidToken)?;
+                decode(token, &key)
+            }
+        }
+    }
+
+    /// The header checks that need no key, then the key the header leads to.
+    fn lookup(&self, token: &str) -> Result<Lookup<'_>, Rejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::InvalidToken)?;
         // Never trust keys or key locations carried by the token itself.
         if header.jku.is_some()
@@ -483,21 +580,34 @@ impl JwtVerifier {
         {
             return Err(Rejection::InvalidToken);
         }
-        let key = match header.kid.as_deref() {
-            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
-            None if self.keys.len() == 1 && self.keys[0].kid.is_none() => self.keys.first(),
-            None => None,
-        }
-        .ok_or(Rejection::InvalidToken)?;
         match header.typ.as_deref() {
             None if self.allow_missing_typ => {}
             Some(t) if self.accepted_typ.iter().any(|a| a.eq_ignore_ascii_case(t)) => {}
             _ => return Err(Rejection::InvalidToken),
         }
-        let data = jsonwebtoken::decode::<StrictClaims>(token, &key.key, &key.validation)
-            .map_err(|_| Rejection::InvalidToken)?;
-        principal_from_claims(data.claims.0)
+        let kid = header.kid;
+        let static_key = match kid.as_deref() {
+            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
+            None if self.keys.len() == 1 && self.keys[0].kid.is_none() => self.keys.first(),
+            None => None,
+        };
+        if let Some(key) = static_key {
+            return Ok(Lookup::Static(key));
+        }
+        match (&self.remote, kid) {
+            // Only an algorithm the remote set may use can make it worth a refetch.
+            (Some(remote), Some(kid)) if remote.allows(header.alg) => {
+                Ok(Lookup::Remote(remote, kid))
+            }
+            _ => Err(Rejection::InvalidToken),
+        }
     }
+}
+
+fn decode(token: &str, key: &VerifierKey) -> Result<Principal, Rejection> {
+    let data = jsonwebtoken::decode::<StrictClaims>(token, &key.key, &key.validation)
+        .map_err(|_| Rejection::InvalidToken)?;
+    principal_from_claims(data.claims.0)
 }
 
 fn principal_from_claims(claims: Map<String, Value>) -> Result<Principal, Rejection> {

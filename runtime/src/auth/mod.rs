@@ -15,50 +15,107 @@
 //! # let _ = jwt;
 //! ```
 
+pub mod api_key;
+pub mod jwks;
 pub mod jwt;
+pub mod passwords;
+pub mod revocation;
+pub mod tokens;
 
 use axum::http::{header, request::Parts};
 
 use crate::error::Rejection;
 use crate::policy::AuthKind;
-use crate::principal::Principal;
+use crate::principal::{Credential, Principal};
 
 /// The configured authenticators of an app.
 #[derive(Debug, Default)]
 pub(crate) struct Authenticators {
     pub(crate) jwt: Option<jwt::JwtVerifier>,
+    pub(crate) api_keys: Option<api_key::ApiKeys>,
+    pub(crate) revocation: Option<revocation::TokenState>,
 }
+
+/// Query parameters that carry credentials in other frameworks; a request naming one is
+/// refused outright (credentials in URLs end up in logs, caches and `Referer` headers).
+const QUERY_CREDENTIALS: &[&str] = &["api_key", "apikey", "api-key", "access_token", "key", "token"];
 
 impl Authenticators {
     /// Whether some authenticator can satisfy `kind`.
     pub(crate) fn supports(&self, kind: AuthKind) -> bool {
         match kind {
-            AuthKind::Any | AuthKind::Jwt => self.jwt.is_some(),
-            AuthKind::ApiKey => false,
+            AuthKind::Any => self.jwt.is_some() || self.api_keys.is_some(),
+            AuthKind::Jwt => self.jwt.is_some(),
+            AuthKind::ApiKey => self.api_keys.is_some(),
         }
     }
 
     /// Authenticate the request for a route accepting `kind`.
-    pub(crate) fn authenticate(
+    pub(crate) async fn authenticate(
         &self,
         parts: &Parts,
         kind: AuthKind,
     ) -> Result<Principal, Rejection> {
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
-            return Err(Rejection::MissingCredentials);
+        if let Some(q) = parts.uri.query()
+            && form_urlencoded::parse(q.as_bytes())
+                .any(|(k, _)| QUERY_CREDENTIALS.iter().any(|c| k.eq_ignore_ascii_case(c)))
+        {
+            return Err(Rejection::MalformedCredentials(
+                "Credentials are never accepted in the query string; send them in a header.",
+            ));
+        }
+        let key_header = match (&self.api_keys, kind) {
+            (Some(keys), AuthKind::Any | AuthKind::ApiKey) => {
+                let mut values = parts.headers.get_all(keys.header_name()).iter();
+                let first = values.next();
+                if values.next().is_some() {
+                    return Err(Rejection::MalformedCredentials("More than one API key was sent."));
+                }
+                first.map(|v| (keys, v))
+            }
+            _ => None,
         };
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let authorization = values.next();
         if values.next().is_some() {
             return Err(Rejection::MalformedCredentials(
                 "More than one Authorization header was sent.",
             ));
         }
-        match jwt::bearer(value.as_bytes())? {
-            Some(token) => match (&self.jwt, kind) {
-                (Some(v), AuthKind::Any | AuthKind::Jwt) => v.verify(token),
-                _ => Err(Rejection::MissingCredentials),
+        match (key_header, authorization) {
+            (Some(_), Some(_)) => Err(Rejection::MalformedCredentials(
+                "Send one credential: an API key or a bearer token, not both.",
+            )),
+            (Some((keys, value)), None) => keys.verify(value.as_bytes()),
+            (None, Some(value)) => match jwt::bearer(value.as_bytes())? {
+                Some(token) => match (&self.jwt, kind) {
+                    (Some(v), AuthKind::Any | AuthKind::Jwt) => {
+                        let principal = v.verify_async(token).await?;
+                        self.check_revocation(&principal).await?;
+                        Ok(principal)
+                    }
+                    _ => Err(Rejection::MissingCredentials),
+                },
+                None => Err(Rejection::MissingCredentials),
             },
-            None => Err(Rejection::MissingCredentials),
+            (None, None) => Err(Rejection::MissingCredentials),
+        }
+    }
+
+    async fn check_revocation(&self, p: &Principal) -> Result<(), Rejection> {
+        let (Some(state), Credential::Jwt) = (&self.revocation, p.credential()) else {
+            return Ok(());
+        };
+        let claims = p.claims();
+        let get = |k: &str| claims.and_then(|c| c.get(k)).and_then(|v| v.as_str());
+        let iat = claims.and_then(|c| c.get("iat")).and_then(serde_json::Value::as_u64);
+        match state.is_revoked(get("jti"), get("fam"), p.subject(), iat).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(Rejection::InvalidToken),
+            Err(e) => {
+                tracing::error!(target: "shieldwall::auth", error = %e, "revocation list unavailable; refusing tokens");
+                Err(Rejection::Unavailable)
+            }
         }
     }
 }

@@ -176,6 +176,35 @@ impl RedisStore {
             .ok_or(StoreError::Unavailable)
     }
 
+    /// Run one command on the shared connection, bounded by the timeout.
+    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+        let work = async {
+            let mut conn = self.conn().await?;
+            cmd.query_async::<T>(&mut conn)
+                .await
+                .map_err(|_| StoreError::Unavailable)
+        };
+        tokio::time::timeout(self.inner.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout)?
+    }
+
+    /// Run a script invocation on the shared connection, bounded by the timeout.
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let work = async {
+            let mut conn = self.conn().await?;
+            inv.invoke_async::<T>(&mut conn)
+                .await
+                .map_err(|_| StoreError::Unavailable)
+        };
+        tokio::time::timeout(self.inner.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout)?
+    }
+
     /// Redis key of a bucket: prefix, the limit's scope (`POST /users#0`), the identity.
     pub fn key(&self, scope: &str, key: &RateKey) -> String {
         let mut s = String::with_capacity(self.inner.prefix.len() + scope.len() + 48);

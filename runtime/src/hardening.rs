@@ -1,0 +1,503 @@
+//! App-wide hardening: the layer stack `build()` wraps around the routes, in the one fixed
+//! order of the design, and the `SHIELDWALL_*` settings that configure it.
+//!
+//! ```
+//! use shieldwall_runtime::app::Shieldwall;
+//! use shieldwall_runtime::cors::Cors;
+//! use shieldwall_runtime::headers::SecurityHeaders;
+//! use shieldwall_runtime::hosts::AllowedHosts;
+//!
+//! let router: axum::Router = Shieldwall::new()
+//!     .allowed_hosts(AllowedHosts::list(["api.example.com", "*.example.com"]).unwrap())
+//!     .security_headers(SecurityHeaders::api().hsts_preload())
+//!     .cors(Cors::origins(["https://app.example.com"]))
+//!     .build()
+//!     .unwrap();
+//! # let _ = router;
+//! ```
+//!
+//! Every request, whatever route or fallback it reaches, passes:
+//!
+//! 1. **request id**: a fresh UUID v4 in `X-Request-Id` (a client-sent one is replaced:
+//!    ids are ours, so logs cannot be spoofed), copied to the response;
+//! 2. trace/log and 3. metrics (slots for the observability layers);
+//! 4. **catch panic** ([`crate::fallback`]);
+//! 5. **trusted host** ([`crate::hosts`]);
+//! 6. **HTTPS redirect or reject** for the plain listener beside HTTPS ([`crate::tls`]),
+//!    then `TRACE`/`CONNECT` refused;
+//! 7. **security headers** ([`crate::headers`]) on every response, refusals included;
+//! 8. **CORS** ([`crate::cors`]), then cross-site request protection for cookie requests
+//!    ([`crate::csrf`]);
+//!
+//! and then the router: static files ([`crate::static_files`]), the routes with their own
+//! policy, and the 404/405 fallbacks, every error rendered as problem+json.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `SHIELDWALL_ADDR` | address `serve()` binds (default `127.0.0.1:3000`) |
+//! | `SHIELDWALL_TLS_CERT`, `SHIELDWALL_TLS_KEY` | PEM certificate chain and key: serve HTTPS (both or neither) |
+//! | `SHIELDWALL_TLS_RELOAD_SECS` | seconds between checks of the PEM files (default 10; 0 = never) |
+//! | `SHIELDWALL_HTTP_ADDR` | a plain-HTTP listener beside HTTPS |
+//! | `SHIELDWALL_HTTP_REDIRECT` | `reject` (default: 400) or `redirect` (308 to HTTPS) on that listener |
+//! | `SHIELDWALL_ALLOWED_HOSTS` | comma-separated hosts, `*.domain` wildcards; `*` = any (default: loopback only) |
+//! | `SHIELDWALL_CORS_ORIGINS` | comma-separated origins (`https://app.example.com`); `*` = any, without credentials |
+//! | `SHIELDWALL_CORS_CREDENTIALS` | `true`: listed origins may send credentials |
+//! | `SHIELDWALL_SECURITY_HEADERS` | `api` (default), `strict` or `relaxed` |
+//! | `SHIELDWALL_HSTS_PRELOAD` | `true`: add `preload` to HSTS |
+//! | `SHIELDWALL_MAX_CONNECTIONS` | connections served at once (default 4096) |
+//! | `SHIELDWALL_REQUEST_TIMEOUT_SECS` | request timeout in seconds (default 30) |
+//! | `SHIELDWALL_STATIC_DIR`, `SHIELDWALL_STATIC_PATH` | serve a directory (at `/static` unless the path is given) |
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{Method, request::Parts};
+use axum::response::{IntoResponse, Response};
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::app::{BuildError, ConfigError};
+use crate::cors::Cors;
+use crate::csrf::Csrf;
+use crate::error::conform;
+use crate::fallback::{CatchPanicLayer, X_REQUEST_ID, method_refusal, refused_method};
+use crate::headers::{CompiledHeaders, Preset, SecurityHeaders, carries_credentials};
+use crate::hosts::AllowedHosts;
+use crate::server::{Limits, Server, Transport};
+use crate::static_files::StaticFiles;
+use crate::tls::{HttpPolicy, Tls};
+
+/// Default address `serve()` binds.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// The app-wide settings held by the builder.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hardening {
+    pub(crate) hosts: AllowedHosts,
+    pub(crate) headers: SecurityHeaders,
+    pub(crate) cors: Option<Cors>,
+    pub(crate) csrf: Csrf,
+    pub(crate) statics: Vec<StaticFiles>,
+    pub(crate) tls: Option<Tls>,
+    pub(crate) http_policy: HttpPolicy,
+    pub(crate) limits: Limits,
+    pub(crate) addr: Option<String>,
+    pub(crate) http_addr: Option<String>,
+}
+
+/// What the routes need from CORS: their methods, and whether any authenticates or takes
+/// a body.
+#[derive(Debug, Default)]
+pub(crate) struct RouteNeeds {
+    pub(crate) methods: Vec<Method>,
+    pub(crate) auth: bool,
+    pub(crate) body: bool,
+    pub(crate) api_key: bool,
+}
+
+impl RouteNeeds {
+    /// Collect from the routes' policies; `api_keys`: API-key authentication is configured.
+    pub(crate) fn of<'a>(
+        policies: impl Iterator<Item = &'a crate::policy::Policy>,
+        api_keys: bool,
+    ) -> Self {
+        let mut needs = Self::default();
+        for p in policies {
+            let m = Method::from_bytes(p.method.as_str().as_bytes()).unwrap_or(Method::GET);
+            if !needs.methods.contains(&m) {
+                needs.methods.push(m.clone());
+            }
+            if matches!(m, Method::POST | Method::PUT | Method::PATCH) {
+                needs.body = true;
+            }
+            if matches!(p.access, crate::policy::Access::Authenticated(_)) {
+                needs.auth = true;
+            }
+        }
+        needs.api_key = api_keys && needs.auth;
+        needs
+    }
+}
+
+fn invalid(name: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        why: why.into(),
+    }
+}
+
+fn flag(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(invalid(name, format!("{other:?}: write `true` or `false`"))),
+    }
+}
+
+fn secs(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| invalid(name, format!("{v:?}: write a whole number of seconds")))
+}
+
+impl Hardening {
+    /// Apply the `SHIELDWALL_*` variables `get` returns (see the module docs).
+    pub(crate) fn env(&mut self, get: impl Fn(&'static str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(a) = get("SHIELDWALL_ADDR") {
+            self.addr = Some(a.trim().to_string());
+        }
+        match (get("SHIELDWALL_TLS_CERT"), get("SHIELDWALL_TLS_KEY")) {
+            (Some(c), Some(k)) => {
+                let mut tls = Tls::files(c.trim(), k.trim());
+                if let Some(s) = get("SHIELDWALL_TLS_RELOAD_SECS") {
+                    tls = tls.reload_every(secs("SHIELDWALL_TLS_RELOAD_SECS", &s)?);
+                }
+                self.tls = Some(tls);
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(invalid("SHIELDWALL_TLS_KEY", "SHIELDWALL_TLS_CERT is set: name the PEM private key too"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("SHIELDWALL_TLS_CERT", "SHIELDWALL_TLS_KEY is set: name the PEM certificate chain too"));
+            }
+        }
+        if let Some(a) = get("SHIELDWALL_HTTP_ADDR") {
+            self.http_addr = Some(a.trim().to_string());
+        }
+        if let Some(v) = get("SHIELDWALL_HTTP_REDIRECT") {
+            self.http_policy = v.parse().map_err(|e: String| invalid("SHIELDWALL_HTTP_REDIRECT", e))?;
+        }
+        if let Some(v) = get("SHIELDWALL_ALLOWED_HOSTS") {
+            self.hosts = AllowedHosts::parse(&v).map_err(|e| invalid("SHIELDWALL_ALLOWED_HOSTS", e.to_string()))?;
+        }
+        if let Some(v) = get("SHIELDWALL_CORS_ORIGINS") {
+            let mut cors = Cors::parse(&v);
+            if let Some(c) = get("SHIELDWALL_CORS_CREDENTIALS") {
+                cors = cors.credentials(flag("SHIELDWALL_CORS_CREDENTIALS", &c)?);
+            }
+            cors.validate().map_err(|e| invalid("SHIELDWALL_CORS_ORIGINS", e.to_string()))?;
+            self.cors = Some(cors);
+        }
+        if let Some(v) = get("SHIELDWALL_SECURITY_HEADERS") {
+            let p: Preset = v.parse().map_err(|e: String| invalid("SHIELDWALL_SECURITY_HEADERS", e))?;
+            self.headers = SecurityHeaders::preset(p);
+        }
+        if let Some(v) = get("SHIELDWALL_HSTS_PRELOAD")
+            && flag("SHIELDWALL_HSTS_PRELOAD", &v)?
+        {
+            self.headers = std::mem::take(&mut self.headers).hsts_preload();
+        }
+        if let Some(v) = get("SHIELDWALL_MAX_CONNECTIONS") {
+            let n = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid("SHIELDWALL_MAX_CONNECTIONS", format!("{v:?}: write a positive number, e.g. 4096")))?;
+            self.limits = std::mem::take(&mut self.limits).max_connections(n);
+        }
+        if let Some(v) = get("SHIELDWALL_REQUEST_TIMEOUT_SECS") {
+            let d = secs("SHIELDWALL_REQUEST_TIMEOUT_SECS", &v)?;
+            self.limits = std::mem::take(&mut self.limits).request_timeout(d);
+        }
+        if let Some(dir) = get("SHIELDWALL_STATIC_DIR") {
+            let at = get("SHIELDWALL_STATIC_PATH").unwrap_or_else(|| "/static".into());
+            self.statics.push(StaticFiles::new(at.trim(), dir.trim()));
+        }
+        Ok(())
+    }
+
+    /// Check everything `build()` can check without binding a socket.
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        self.headers.validate()?;
+        if let Some(c) = &self.cors {
+            c.validate()?;
+        }
+        self.csrf.validate()?;
+        Ok(())
+    }
+
+    /// Wrap the router in the fixed layer stack.
+    pub(crate) fn stack(&self, mut router: Router, needs: &RouteNeeds) -> Result<Router, BuildError> {
+        self.validate()?;
+        for s in &self.statics {
+            let svc = s.service()?;
+            router = if s.mount() == "/" {
+                router.fallback_service(svc)
+            } else {
+                router.nest_service(s.mount(), svc)
+            };
+        }
+        let mut inner: BoxCloneSyncService<Request, Response, Infallible> =
+            BoxCloneSyncService::new(router);
+        let cors_origins = self.cors.as_ref().map(Cors::trusted_origins).unwrap_or_default();
+        if let Some(csrf) = self.csrf.layer(&cors_origins)? {
+            inner = BoxCloneSyncService::new(csrf.layer(inner));
+        }
+        if let Some(cors) = &self.cors {
+            let mut cors = cors.clone();
+            if needs.api_key {
+                cors = cors.allow_headers(["x-api-key"]);
+            }
+            let layer = cors.layer(&needs.methods, needs.auth, needs.body)?;
+            inner = BoxCloneSyncService::new(layer.layer(inner));
+        }
+        let guard = GuardLayer {
+            cfg: Arc::new(GuardConfig {
+                hosts: self.hosts.clone(),
+                http_policy: self.http_policy,
+                headers: self.headers.compile(),
+            }),
+        };
+        let svc = ServiceBuilder::new()
+            .map_request(strip_request_id as fn(Request) -> Request)
+            .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+            // Slot: trace/log layer (observability).
+            // Slot: metrics layer (observability).
+            .layer(CatchPanicLayer)
+            .map_response(conform as fn(Response) -> Response)
+            .layer(guard)
+            .service(inner);
+        Ok(Router::new().fallback_service(svc))
+    }
+
+    /// The listening configuration for `build()`'s router.
+    pub(crate) fn server(&self, router: Router) -> Result<Server, BuildError> {
+        let tls = self.tls.as_ref().map(Tls::load).transpose()?;
+        let addr = self.addr.clone().unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        Ok(Server::new(router, tls, self.limits.clone(), addr, self.http_addr.clone()))
+    }
+}
+
+fn strip_request_id(mut req: Request) -> Request {
+    req.headers_mut().remove(&X_REQUEST_ID);
+    req
+}
+
+#[derive(Debug)]
+struct GuardConfig {
+    hosts: AllowedHosts,
+    http_policy: HttpPolicy,
+    headers: CompiledHeaders,
+}
+
+/// Trusted host → HTTPS redirect or reject → refused methods → security headers.
+#[derive(Debug, Clone)]
+struct GuardLayer {
+    cfg: Arc<GuardConfig>,
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard {
+            inner,
+            cfg: self.cfg.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Guard<S> {
+    inner: S,
+    cfg: Arc<GuardConfig>,
+}
+
+impl GuardConfig {
+    fn refuse(&self, parts: &Parts) -> Option<Response> {
+        if let Err(p) = self.hosts.check(parts) {
+            return Some(p.into_response());
+        }
+        if let Some(Transport::PlainBesideTls { https_port }) = parts.extensions.get::<Transport>() {
+            return Some(self.http_policy.respond(parts, *https_port));
+        }
+        if refused_method(&parts.method) {
+            return Some(method_refusal().into_response());
+        }
+        None
+    }
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
+        let credentialed = carries_credentials(&parts.headers);
+        let stamp = Stamp {
+            cfg: self.cfg.clone(),
+            tls,
+            credentialed,
+        };
+        match self.cfg.refuse(&parts) {
+            Some(res) => GuardFuture::Done {
+                res: Some(stamp.apply(res)),
+            },
+            None => GuardFuture::Inner {
+                fut: self.inner.call(Request::from_parts(parts, body)),
+                stamp: Some(stamp),
+            },
+        }
+    }
+}
+
+struct Stamp {
+    cfg: Arc<GuardConfig>,
+    tls: bool,
+    credentialed: bool,
+}
+
+impl Stamp {
+    fn apply(self, mut res: Response) -> Response {
+        self.cfg
+            .headers
+            .apply(res.headers_mut(), self.tls, self.credentialed);
+        res
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = GuardProj]
+    enum GuardFuture<F> {
+        Inner { #[pin] fut: F, stamp: Option<Stamp> },
+        Done { res: Option<Response> },
+    }
+}
+
+impl<F> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardProj::Inner { fut, stamp } => match fut.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(res)) => Poll::Ready(Ok(match stamp.take() {
+                    Some(s) => s.apply(res),
+                    None => res,
+                })),
+                Poll::Ready(Err(e)) => match e {},
+            },
+            GuardProj::Done { res } => Poll::Ready(Ok(res.take().unwrap_or_else(|| {
+                crate::error::Rejection::Internal
+                    .into_problem("api")
+                    .into_response()
+            }))),
+        }
+    }
+}
+
+/// Used by the doc tests and unit tests: the stack over a plain router.
+#[cfg(test)]
+pub(crate) fn wrap(router: Router, h: &Hardening) -> Router {
+    h.stack(router, &RouteNeeds::default()).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&'static str, &str)]) -> Result<Hardening, ConfigError> {
+        let map: HashMap<&'static str, String> =
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let mut h = Hardening::default();
+        h.env(|k| map.get(k).cloned())?;
+        Ok(h)
+    }
+
+    #[test]
+    fn env_settings() {
+        let h = env(&[
+            ("SHIELDWALL_ALLOWED_HOSTS", "api.example.com,*.example.com"),
+            ("SHIELDWALL_CORS_ORIGINS", "https://app.example.com, https://admin.example.com"),
+            ("SHIELDWALL_HTTP_REDIRECT", "redirect"),
+            ("SHIELDWALL_SECURITY_HEADERS", "strict"),
+            ("SHIELDWALL_TLS_CERT", "/c.pem"),
+            ("SHIELDWALL_TLS_KEY", "/k.pem"),
+        ])
+        .unwrap();
+        assert!(h.hosts.allows("x.example.com") && !h.hosts.allows("evil.example"));
+        assert_eq!(h.cors.unwrap().allowed_origins().unwrap().len(), 2);
+        assert_eq!(h.http_policy, HttpPolicy::Redirect);
+        assert_eq!(h.headers.preset_name(), Preset::Strict);
+        assert!(h.tls.is_some());
+    }
+
+    #[test]
+    fn bad_env_settings_name_the_variable() {
+        for (k, v) in [
+            ("SHIELDWALL_ALLOWED_HOSTS", "https://x.example"),
+            ("SHIELDWALL_CORS_ORIGINS", "null"),
+            ("SHIELDWALL_HTTP_REDIRECT", "maybe"),
+            ("SHIELDWALL_SECURITY_HEADERS", "lax"),
+            ("SHIELDWALL_TLS_CERT", "/c.pem"),
+            ("SHIELDWALL_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = env(&[(k, v)]).unwrap_err().to_string();
+            assert!(err.contains("SHIELDWALL_"), "{err}");
+        }
+        let err = env(&[("SHIELDWALL_CORS_ORIGINS", "*"), ("SHIELDWALL_CORS_CREDENTIALS", "true")]);
+        assert!(err.is_err());
+    }
+
+    #[tokio::test]
+    async fn stack_order_and_headers() {
+        let router = Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route("/panic", axum::routing::get(|| async { panic!("boom") }));
+        let app = wrap(router, &Hardening::default());
+        let res = app
+            .clone()
+            .oneshot(Request::get("/").header("host", "localhost").header("x-request-id", "spoofed").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let id = res.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, "spoofed");
+        assert_eq!(id.len(), 36);
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        let res = app
+            .clone()
+            .oneshot(Request::get("/").header("host", "evil.example").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "refusals are stamped too");
+        let res = app
+            .clone()
+            .oneshot(Request::builder().method("TRACE").uri("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+        let res = app
+            .oneshot(Request::get("/panic").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().contains_key("x-request-id"));
+    }
+}

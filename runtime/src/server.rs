@@ -1,0 +1,664 @@
+//! The server: HTTP/1.1 and HTTP/2 over TCP or TLS, with limits that defeat slow and
+//! greedy clients, and a graceful shutdown.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use shieldwall_runtime::app::Shieldwall;
+//! use shieldwall_runtime::server::Limits;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Shieldwall::from_env()?      // SHIELDWALL_ADDR, SHIELDWALL_TLS_CERT, …
+//!     .limits(Limits::default().request_timeout(Duration::from_secs(10)))
+//!     // .routes(routes![...])
+//!     .server()?;                            // build() + the listening configuration
+//! let bound = server.bind().await?;          // binds now, so the address can be printed
+//! println!("listening on {}", bound.url());
+//! bound.run().await?;                        // until Ctrl-C or SIGTERM, then drains
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Limits ([`Limits`], per connection unless said otherwise)
+//!
+//! | limit | default | what it stops |
+//! |---|---|---|
+//! | `max_connections` (whole server) | 4096 | connection floods: further connections wait in the kernel backlog |
+//! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
+//! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
+//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431; HTTP/2: header list size) |
+//! | `max_headers` | 64 | header-count floods (HTTP/1.1: 431) |
+//! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
+//! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
+//! | `h2_max_concurrent_streams` | 100 | HTTP/2 stream floods (rapid reset is bounded by h2's own defaults) |
+//!
+//! Body size caps are per route (`body_limit`, from the core), enforced as the body is
+//! read. Each request carries a [`Transport`] extension (plain, plain beside HTTPS, or
+//! TLS) and the peer address as `ConnectInfo<SocketAddr>` (for per-IP limits).
+//!
+//! [`serve`] keeps the simple form — a router and a listener, plain HTTP — with the same
+//! limits.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+use crate::error::Problem;
+use crate::tls::LoadedTls;
+
+/// How a request reached the server (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP, and the server has no HTTPS listener (development).
+    Plain,
+    /// Plain HTTP on the listener beside HTTPS: redirected or rejected.
+    PlainBesideTls {
+        /// The HTTPS port to redirect to.
+        https_port: u16,
+    },
+    /// TLS.
+    Tls,
+}
+
+/// Connection and request limits. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    max_connections: usize,
+    tls_handshake_timeout: Duration,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    max_headers: usize,
+    request_timeout: Duration,
+    idle_timeout: Duration,
+    h2_max_concurrent_streams: u32,
+    shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            h2_max_concurrent_streams: 100,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    /// Connections served at once (whole server, each listener).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.clamp(1, u32::MAX as usize >> 4);
+        self
+    }
+    /// Time allowed for the TLS handshake.
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls_handshake_timeout = d;
+        self
+    }
+    /// Time allowed for a whole request head (and for an idle HTTP/1.1 keep-alive).
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.header_read_timeout = d;
+        self
+    }
+    /// Largest request head in bytes (at least 8 KiB).
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.max_header_bytes = n.max(8192);
+        self
+    }
+    /// Most header fields in one request.
+    pub fn max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n.max(1);
+        self
+    }
+    /// Time allowed from request head to response head, body reading included.
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    /// An idle connection is closed after this long.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    /// Concurrent HTTP/2 streams per connection.
+    pub fn h2_max_concurrent_streams(mut self, n: u32) -> Self {
+        self.h2_max_concurrent_streams = n.max(1);
+        self
+    }
+    /// How long shutdown waits for in-flight requests.
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = d;
+        self
+    }
+}
+
+/// A built app with its listening configuration: [`crate::app::Shieldwall::server`].
+#[derive(Debug)]
+pub struct Server {
+    router: Router,
+    tls: Option<LoadedTls>,
+    limits: Limits,
+    addr: String,
+    http_addr: Option<String>,
+}
+
+impl Server {
+    pub(crate) fn new(
+        router: Router,
+        tls: Option<LoadedTls>,
+        limits: Limits,
+        addr: String,
+        http_addr: Option<String>,
+    ) -> Self {
+        Self {
+            router,
+            tls,
+            limits,
+            addr,
+            http_addr,
+        }
+    }
+
+    /// Plain HTTP with default limits (what [`serve`] uses).
+    pub fn plain(router: Router) -> Self {
+        Self::new(router, None, Limits::default(), String::new(), None)
+    }
+
+    /// The app.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Whether the main listener speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Bind the configured addresses (`SHIELDWALL_ADDR`, default `127.0.0.1:3000`, and the
+    /// plain listener `SHIELDWALL_HTTP_ADDR` beside HTTPS, if any).
+    pub async fn bind(self) -> io::Result<Bound> {
+        let main = TcpListener::bind(&self.addr).await?;
+        let http = match &self.http_addr {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        self.on(main, http)
+    }
+
+    /// Use already-bound listeners: `main` serves the app (TLS when configured), `http`
+    /// is the plain listener beside it.
+    pub fn on(self, main: TcpListener, http: Option<TcpListener>) -> io::Result<Bound> {
+        let local = main.local_addr()?;
+        let http_local = http.as_ref().map(TcpListener::local_addr).transpose()?;
+        Ok(Bound {
+            server: self,
+            main,
+            http,
+            local,
+            http_local,
+        })
+    }
+
+    /// Bind and serve until Ctrl-C or SIGTERM.
+    pub async fn serve(self) -> io::Result<()> {
+        self.bind().await?.run().await
+    }
+}
+
+/// A server with its listeners bound.
+#[derive(Debug)]
+pub struct Bound {
+    server: Server,
+    main: TcpListener,
+    http: Option<TcpListener>,
+    local: SocketAddr,
+    http_local: Option<SocketAddr>,
+}
+
+impl Bound {
+    /// The main listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The plain listener's address, if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_local
+    }
+
+    /// `https://addr` or `http://addr`.
+    pub fn url(&self) -> String {
+        let scheme = if self.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.local)
+    }
+
+    /// Serve until Ctrl-C or SIGTERM; in-flight requests are drained.
+    pub async fn run(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serve until `shutdown` completes; in-flight requests are drained (up to the
+    /// shutdown grace).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let limits = self.server.limits.clone();
+        let permits = limits.max_connections;
+        let shared = Arc::new(Shared {
+            router: self.server.router,
+            sem: Arc::new(Semaphore::new(permits)),
+            limits,
+        });
+        let (tx, rx) = watch::channel(false);
+        let main_kind = match &self.server.tls {
+            Some(t) => Kind::Tls {
+                acceptor: tokio_rustls::TlsAcceptor::from(t.config.clone()),
+                acme: t.acme,
+            },
+            None => Kind::Plain(Transport::Plain),
+        };
+        let mut loops = vec![tokio::spawn(accept_loop(
+            self.main,
+            main_kind,
+            shared.clone(),
+            rx.clone(),
+        ))];
+        if let Some(http) = self.http {
+            let kind = if self.server.tls.is_some() {
+                Kind::Plain(Transport::PlainBesideTls {
+                    https_port: self.local.port(),
+                })
+            } else {
+                Kind::Plain(Transport::Plain)
+            };
+            loops.push(tokio::spawn(accept_loop(http, kind, shared.clone(), rx)));
+        }
+        shutdown.await;
+        let _ = tx.send(true);
+        for l in loops {
+            let _ = l.await;
+        }
+        let all = u32::try_from(permits).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(shared.limits.shutdown_grace, shared.sem.acquire_many(all))
+            .await;
+        Ok(())
+    }
+}
+
+/// Serve a router on `listener` over plain HTTP with default [`Limits`], the peer address
+/// recorded (for per-IP limits), until Ctrl-C or SIGTERM; in-flight requests are drained.
+pub async fn serve(router: Router, listener: TcpListener) -> io::Result<()> {
+    Server::plain(router).on(listener, None)?.run().await
+}
+
+#[derive(Debug)]
+struct Shared {
+    router: Router,
+    sem: Arc<Semaphore>,
+    limits: Limits,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Plain(Transport),
+    Tls {
+        acceptor: tokio_rustls::TlsAcceptor,
+        acme: bool,
+    },
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    kind: Kind,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let permit = tokio::select! {
+            p = shared.sem.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Per-connection errors (reset before accept) are normal; running out of
+                // file descriptors is not: back off instead of spinning.
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) {
+                    tracing::warn!(target: "shieldwall::server", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let kind = kind.clone();
+        let shared = shared.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            connection(stream, peer, kind, &shared, stop).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    kind: Kind,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) {
+    match kind {
+        Kind::Plain(t) => drive(TokioIo::new(stream), peer, t, shared, stop).await,
+        Kind::Tls { acceptor, acme } => {
+            let handshake = acceptor.accept(stream);
+            let tls = match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake)
+                .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(target: "shieldwall::server", %peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(target: "shieldwall::server", %peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            if acme && tls.get_ref().1.alpn_protocol() == Some(b"acme-tls/1".as_slice()) {
+                // A TLS-ALPN-01 validation: the handshake was the whole exchange.
+                return;
+            }
+            drive(TokioIo::new(tls), peer, Transport::Tls, shared, stop).await;
+        }
+    }
+}
+
+async fn drive<I>(
+    io: I,
+    peer: SocketAddr,
+    transport: Transport,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let l = &shared.limits;
+    let activity = Arc::new(Activity::new());
+    let svc = ConnService {
+        router: shared.router.clone(),
+        peer,
+        transport,
+        timeout: l.request_timeout,
+        activity: activity.clone(),
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(l.header_read_timeout)
+        .max_buf_size(l.max_header_bytes.max(8192))
+        .max_headers(l.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(l.h2_max_concurrent_streams)
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    tokio::pin!(conn);
+    let tick = (l.header_read_timeout.min(l.idle_timeout) / 4).clamp(
+        Duration::from_millis(50),
+        Duration::from_secs(1),
+    );
+    let mut ticker = tokio::time::interval(tick);
+    let mut closing: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(target: "shieldwall::server", %peer, error = %e, "connection ended");
+                }
+                return;
+            }
+            _ = stop.wait_for(|s| *s), if closing.is_none() => {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now() + l.shutdown_grace);
+            }
+            _ = ticker.tick() => {
+                match closing {
+                    Some(deadline) if Instant::now() >= deadline => return,
+                    Some(_) => {}
+                    None => {
+                        let limit = if activity.served() { l.idle_timeout } else { l.header_read_timeout };
+                        if activity.idle_for() >= limit {
+                            conn.as_mut().graceful_shutdown();
+                            closing = Some(Instant::now() + l.header_read_timeout);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight and the time of the last one, for the idle timeout.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `start` when the last request finished; 0: none yet.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn served(&self) -> bool {
+        self.last_ms.load(Ordering::Relaxed) > 0 || self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(a: &Arc<Activity>) -> Self {
+        a.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(a.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_ms.store(ms.max(1), Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone)]
+struct ConnService {
+    router: Router,
+    peer: SocketAddr,
+    transport: Transport,
+    timeout: Duration,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(self.transport);
+        let guard = InFlight::start(&self.activity);
+        let fut = self.router.clone().oneshot(req);
+        let limit = self.timeout;
+        Box::pin(async move {
+            let _guard = guard;
+            match tokio::time::timeout(limit, fut).await {
+                Ok(res) => res,
+                Err(_) => Ok(timeout_response()),
+            }
+        })
+    }
+}
+
+fn timeout_response() -> Response {
+    let mut res = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "Request Timeout",
+    )
+    .with_detail("The request took too long.")
+    .into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn start(limits: Limits) -> SocketAddr {
+        let router = Router::new().route("/", axum::routing::get(|| async { "hi" })).route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut s = Server::plain(router);
+        s.limits = limits;
+        let bound = s.on(l, None).unwrap();
+        let addr = bound.local_addr();
+        tokio::spawn(bound.run_until(std::future::pending()));
+        addr
+    }
+
+    async fn raw(addr: SocketAddr, req: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(req).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn serves_and_caps_headers() {
+        let addr = start(Limits::default().max_headers(8)).await;
+        let ok = raw(addr, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        let mut many = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 0..20 {
+            many.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        let res = raw(addr, many.as_bytes()).await;
+        assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+        let big = format!(
+            "GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let res = raw(addr, big.as_bytes()).await;
+        assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+    }
+
+    #[tokio::test]
+    async fn slow_handlers_time_out() {
+        let addr = start(Limits::default().request_timeout(Duration::from_millis(200))).await;
+        let res = raw(addr, b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        assert!(res.starts_with("HTTP/1.1 408"), "{res}");
+        assert!(res.contains("application/problem+json"), "{res}");
+    }
+
+    #[tokio::test]
+    async fn silent_connections_are_closed() {
+        let addr = start(Limits::default().header_read_timeout(Duration::from_millis(300))).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed before 5 s")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+}
