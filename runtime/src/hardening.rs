@@ -60,7 +60,7 @@ use axum::extract::Request;
 use axum::http::{Method, request::Parts};
 use axum::response::{IntoResponse, Response};
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::app::{BuildError, ConfigError};
@@ -420,6 +420,7 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use std::collections::HashMap;
+    use tower::ServiceExt;
 
     fn env(pairs: &[(&'static str, &str)]) -> Result<Hardening, ConfigError> {
         let map: HashMap<&'static str, String> =
