@@ -51,10 +51,7 @@ fn ours(req: Request) -> bool {
 
 fn theirs(req: Request) -> bool {
     match ready(axum::Json::<NewUser>::from_request(req, &())) {
-        Ok(axum::Json(v)) => v
-            .validate()
-            .map_err(|e| black_box(e.to_string()))
-            .is_ok(),
+        Ok(axum::Json(v)) => v.validate().map_err(|e| black_box(e.to_string())).is_ok(),
         Err(_) => false,
     }
 }

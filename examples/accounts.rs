@@ -10,6 +10,12 @@
 //! The database file comes from `SHIELDWALL_DATABASE_URL` (default `accounts.db`); the
 //! HS256 secret from `SHIELDWALL_JWT_SECRET` (a random development secret otherwise);
 //! `SHIELDWALL_REDIS_URL` shares rate limits and revocations between instances.
+//!
+//! The optional `recovery_email` given at registration is stored encrypted at rest
+//! (`shieldwall::crypto`): the `users.recovery_email` column holds `v1.<kid>.<…>`, sealed
+//! with the current key of `SHIELDWALL_ENCRYPTION_KEYS` (`kid:base64key,…`; in development
+//! a generated key, so values stored in one run cannot be read in the next) and bound to
+//! the user's row. `GET /me` returns it decrypted to its owner.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +32,13 @@ type Db = Arc<Mutex<rusqlite::Connection>>;
 struct App {
     db: Db,
     issuer: TokenIssuer,
+    keys: Arc<Keyring>,
+}
+
+/// The encryption context of a user's recovery email: column and row, so a ciphertext
+/// copied to another user's row does not open there.
+fn recovery_context(username: &str) -> String {
+    format!("users.recovery_email/{username}")
 }
 
 fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
@@ -40,6 +53,13 @@ fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
             scopes TEXT NOT NULL
         );",
     )?;
+    // Databases made before the column existed get it now.
+    let has_recovery: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'recovery_email'")?
+        .exists([])?;
+    if !has_recovery {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN recovery_email TEXT")?;
+    }
     Ok(Arc::new(Mutex::new(conn)))
 }
 
@@ -77,17 +97,25 @@ impl UserStore for SqliteUsers {
     }
 }
 
-fn insert_user(db: &Db, username: &str, password: &str, roles: &[&str], scopes: &[&str]) -> Result<bool, String> {
+fn insert_user(
+    db: &Db,
+    username: &str,
+    password: &str,
+    roles: &[&str],
+    scopes: &[&str],
+    recovery_email: Option<&Encrypted<String>>,
+) -> Result<bool, String> {
     let hash = Passwords::new().hash(password).map_err(|e| e.to_string())?;
     let conn = db.lock().unwrap_or_else(|e| e.into_inner());
     let n = conn
         .execute(
-            "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email) VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![
                 username,
                 hash,
                 serde_json::to_string(roles).map_err(|e| e.to_string())?,
                 serde_json::to_string(scopes).map_err(|e| e.to_string())?,
+                recovery_email.map(Encrypted::as_str),
             ],
         )
         .map_err(|e| e.to_string())?;
@@ -101,10 +129,16 @@ struct Register {
     username: String,
     #[validate(length(min = 12, max = 128))]
     password: String,
+    /// Stored encrypted.
+    #[validate(email)]
+    recovery_email: Option<String>,
 }
 
 fn username_chars(name: &str) -> Result<(), validator::ValidationError> {
-    if name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c)) {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+    {
         Ok(())
     } else {
         Err(validator::ValidationError::new("username")
@@ -114,28 +148,88 @@ fn username_chars(name: &str) -> Result<(), validator::ValidationError> {
 
 /// Anyone may register (five a minute per IP); new users get the `user` role.
 #[secure(post "/register", public, rate = "5/min per ip")]
-async fn register(State(app): State<App>, Json(body): Json<Register>) -> Result<axum::http::StatusCode, Problem> {
-    match insert_user(&app.db, &body.username, &body.password, &["user"], &["profile:read"]) {
+async fn register(
+    State(app): State<App>,
+    Json(body): Json<Register>,
+) -> Result<axum::http::StatusCode, Problem> {
+    let recovery = match &body.recovery_email {
+        Some(email) => Some(
+            app.keys
+                .seal(&recovery_context(&body.username), email)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "sealing the recovery email failed");
+                    Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+                })?,
+        ),
+        None => None,
+    };
+    match insert_user(
+        &app.db,
+        &body.username,
+        &body.password,
+        &["user"],
+        &["profile:read"],
+        recovery.as_ref(),
+    ) {
         Ok(true) => Ok(axum::http::StatusCode::CREATED),
-        Ok(false) => Err(Problem::new(axum::http::StatusCode::CONFLICT, "conflict", "Conflict")
-            .with_detail("That username is taken.")),
+        Ok(false) => Err(
+            Problem::new(axum::http::StatusCode::CONFLICT, "conflict", "Conflict")
+                .with_detail("That username is taken."),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "register failed");
-            Err(Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR))
+            Err(Problem::from_status(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            ))
         }
     }
 }
 
-/// Any logged-in user.
+/// Any logged-in user; their recovery email, decrypted, if they gave one.
 #[secure(get "/me", auth = "jwt")]
-async fn me(user: Principal) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "sub": user.subject(), "roles": user.roles(), "scopes": user.scopes() }))
+async fn me(State(app): State<App>, user: Principal) -> Result<Json<serde_json::Value>, Problem> {
+    let stored: Option<String> = {
+        let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row(
+            "SELECT recovery_email FROM users WHERE username = ?1",
+            [user.subject()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the user failed");
+            Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+        })?
+        .flatten()
+    };
+    let recovery_email = match stored {
+        None => None,
+        Some(text) => {
+            let opened = Encrypted::<String>::parse(text)
+                .and_then(|enc| app.keys.open(&recovery_context(user.subject()), &enc));
+            Some(opened.map_err(|e| {
+                // Altered, moved from another row, or sealed with a key not in SHIELDWALL_ENCRYPTION_KEYS.
+                tracing::error!(error = %e, user = user.subject(), "the recovery email does not decrypt");
+                Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            })?)
+        }
+    };
+    Ok(Json(serde_json::json!({
+        "sub": user.subject(), "roles": user.roles(), "scopes": user.scopes(),
+        "recovery_email": recovery_email,
+    })))
 }
 
 /// Revoke the presented access token and its refresh family.
 #[secure(post "/logout", auth = "jwt")]
-async fn logout(State(app): State<App>, user: Principal) -> Result<axum::http::StatusCode, Problem> {
-    app.issuer.logout(&user).await.map_err(|_| Problem::from_status(axum::http::StatusCode::SERVICE_UNAVAILABLE))?;
+async fn logout(
+    State(app): State<App>,
+    user: Principal,
+) -> Result<axum::http::StatusCode, Problem> {
+    app.issuer
+        .logout(&user)
+        .await
+        .map_err(|_| Problem::from_status(axum::http::StatusCode::SERVICE_UNAVAILABLE))?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -145,14 +239,20 @@ async fn list_users(State(app): State<App>) -> Json<Vec<String>> {
     let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
     let names = conn
         .prepare("SELECT username FROM users ORDER BY username")
-        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>())
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
         .unwrap_or_default();
     Json(names)
 }
 
 /// Admins revoke every token a user holds.
 #[secure(post "/admin/revoke/{username}", role = "admin")]
-async fn revoke_user(State(app): State<App>, Path(username): Path<String>) -> Result<axum::http::StatusCode, Problem> {
+async fn revoke_user(
+    State(app): State<App>,
+    Path(username): Path<String>,
+) -> Result<axum::http::StatusCode, Problem> {
     app.issuer
         .revoke_subject(&username)
         .await
@@ -167,30 +267,44 @@ async fn reports(client: Principal) -> Json<serde_json::Value> {
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn list(v: Option<String>) -> Vec<String> {
-    v.map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    v.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
-fn secret() -> Vec<u8> {
-    match std::env::var("SHIELDWALL_JWT_SECRET") {
-        Ok(s) if !s.is_empty() => s.into_bytes(),
-        _ => {
-            let s: [u8; 32] = rand::random();
-            eprintln!("\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set; tokens die with the process.\n");
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).into_bytes()
-        }
+/// SHIELDWALL_JWT_SECRET (or _FILE); a generated development secret when unset, which the
+/// production profile refuses.
+fn secret() -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let secret = Secret::from_env_or_development("SHIELDWALL_JWT_SECRET")?;
+    if secret.is_development() {
+        eprintln!(
+            "\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set; tokens die with the process.\n"
+        );
     }
+    Ok(secret.expose().as_bytes().to_vec())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
+    // SHIELDWALL_PROFILE; in development, a .env file (before any variable is read).
+    shieldwall::config::init()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let db = open_db()?;
 
@@ -199,16 +313,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let owner = arg(&args, "--owner").ok_or("--owner is required")?;
             let keys = ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?);
             let created = keys.create(
-                NewKey::new(owner).roles(list(arg(&args, "--roles"))).scopes(list(arg(&args, "--scopes"))),
+                NewKey::new(owner)
+                    .roles(list(arg(&args, "--roles")))
+                    .scopes(list(arg(&args, "--scopes"))),
             )?;
-            println!("API key id {} — store the key now, it is not shown again:", created.id);
+            println!(
+                "API key id {} — store the key now, it is not shown again:",
+                created.id
+            );
             println!("{}", created.key);
             return Ok(());
         }
         Some("revoke-key") => {
             let id = arg(&args, "--id").ok_or("--id is required")?;
             let keys = ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?);
-            println!("{}", if keys.revoke(&id)? { "revoked" } else { "no such key" });
+            println!(
+                "{}",
+                if keys.revoke(&id)? {
+                    "revoked"
+                } else {
+                    "no such key"
+                }
+            );
             return Ok(());
         }
         Some("create-user") => {
@@ -218,32 +344,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let scopes = list(arg(&args, "--scopes"));
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let created = insert_user(&db, &username, &password, &roles, &scopes)?;
-            println!("{}", if created { "created" } else { "that username exists" });
+            let created = insert_user(&db, &username, &password, &roles, &scopes, None)?;
+            println!(
+                "{}",
+                if created {
+                    "created"
+                } else {
+                    "that username exists"
+                }
+            );
             return Ok(());
         }
-        Some(other) => return Err(format!("unknown command {other:?}: create-key, revoke-key, create-user").into()),
+        Some(other) => {
+            return Err(
+                format!("unknown command {other:?}: create-key, revoke-key, create-user").into(),
+            );
+        }
         None => {}
     }
 
     let state = match std::env::var("SHIELDWALL_REDIS_URL") {
-        Ok(url) if !url.is_empty() => TokenState::redis(shieldwall::rate::redis::RedisStore::new(&url)?),
+        Ok(url) if !url.is_empty() => {
+            TokenState::redis(shieldwall::rate::redis::RedisStore::new(&url)?)
+        }
         _ => TokenState::memory(),
     };
-    let issuer = TokenIssuer::hs256(secret())
+    let issuer = TokenIssuer::hs256(secret()?)
         .issuer("shieldwall-accounts")
         .audience("accounts-api")
         .state(state);
-    let app = Shieldwall::with_state(App { db: db.clone(), issuer: issuer.clone() })
-        .env()?
-        .api_keys(ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?))
-        .tokens(TokenEndpoint::new(issuer, SqliteUsers(db)))
-        .routes(routes![register, me, logout, list_users, revoke_user, reports])
-        .build()?;
+    let keys = Keyring::from_env_or_development()?;
+    if keys.is_development() {
+        eprintln!(
+            "\n!!! DEVELOPMENT KEY: SHIELDWALL_ENCRYPTION_KEYS is not set; recovery emails stored now"
+        );
+        eprintln!(
+            "!!! cannot be decrypted after a restart. Set it to kid:base64key (openssl rand -base64 32).\n"
+        );
+    }
+    let app = Shieldwall::with_state(App {
+        db: db.clone(),
+        issuer: issuer.clone(),
+        keys: Arc::new(keys),
+    })
+    .env()?
+    .api_keys(ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?))
+    .tokens(TokenEndpoint::new(issuer, SqliteUsers(db)))
+    .routes(routes![
+        register,
+        me,
+        logout,
+        list_users,
+        revoke_user,
+        reports
+    ])
+    .build()?;
 
     let addr = std::env::var("SHIELDWALL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("shieldwall accounts listening on http://{}", listener.local_addr()?);
+    println!(
+        "shieldwall accounts listening on http://{}",
+        listener.local_addr()?
+    );
     shieldwall::serve(app, listener).await?;
     Ok(())
 }

@@ -1,8 +1,17 @@
 //! The quickstart: `cargo run --example quickstart`.
 //!
 //! Starts on 127.0.0.1:3000 (`SHIELDWALL_ADDR` changes it) with no setup. The HS256
-//! secret comes from `SHIELDWALL_JWT_SECRET`; without it a random development secret is
+//! secret comes from `SHIELDWALL_JWT_SECRET` or the file `SHIELDWALL_JWT_SECRET_FILE` names
+//! (a `.env` file is read in development); without either a random development secret is
 //! generated and loudly marked as such. Prints ready-to-paste curl commands.
+//!
+//! `SHIELDWALL_PROFILE=production` turns on the production refusals: no development or
+//! placeholder secret, no missing or short secret, no debug routes
+//! (`SHIELDWALL_DEBUG_ROUTES`).
+//!
+//! Serves HTTPS when `SHIELDWALL_TLS_CERT` and `SHIELDWALL_TLS_KEY` name PEM files, and
+//! applies `SHIELDWALL_ALLOWED_HOSTS`, `SHIELDWALL_CORS_ORIGINS` and the other settings of
+//! `Shieldwall::env()` (see the README's hardening section).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -105,42 +114,66 @@ fn mint(secret: &[u8], sub: &str, roles: &[&str]) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // Errors print as their message (which names the setting to fix), not as `Debug`.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 
-    let secret = match std::env::var("SHIELDWALL_JWT_SECRET") {
-        Ok(s) if !s.is_empty() => s.into_bytes(),
-        _ => {
-            let s: [u8; 32] = rand::random();
-            let s = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
-            eprintln!(
-                "\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set, so a random HS256"
-            );
-            eprintln!("!!! secret was generated for this run. Tokens die with the process.");
-            eprintln!("!!! Never run like this in production.\n");
-            s.into_bytes()
-        }
-    };
-
+    // SHIELDWALL_PROFILE (development by default: a .env file is loaded first);
     // SHIELDWALL_REDIS_URL shares rate limits between instances; SHIELDWALL_TRUSTED_PROXIES
-    // names the proxies whose X-Forwarded-For is believed.
-    let app = Shieldwall::with_state(AppState::default())
-        .env()?
-        .jwt(Jwt::hs256(secret.clone()).issuer(ISSUER).audience(AUDIENCE))
-        .routes(routes![health, me, create_user, get_user])
-        .build()?;
+    // names the proxies whose X-Forwarded-For is believed; SHIELDWALL_TLS_CERT/_KEY turn on
+    // HTTPS; SHIELDWALL_ALLOWED_HOSTS and SHIELDWALL_CORS_ORIGINS open the app to real hosts
+    // and browser origins; SHIELDWALL_DEBUG_ROUTES=true mounts GET /_debug/routes.
+    let app = Shieldwall::with_state(AppState::default()).env()?;
 
-    let addr = std::env::var("SHIELDWALL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let admin = mint(&secret, "alice", &["admin"]);
-    let user = mint(&secret, "bob", &["user"]);
+    // SHIELDWALL_JWT_SECRET, or SHIELDWALL_JWT_SECRET_FILE naming a file that holds it. In
+    // development a random secret is generated when neither is set; with
+    // SHIELDWALL_PROFILE=production a missing, short (< 32 bytes) or development secret,
+    // and debug routes, are refused at start-up, each naming the setting to fix.
+    let secret = Secret::from_env_or_development("SHIELDWALL_JWT_SECRET")?;
+    if secret.is_development() {
+        eprintln!(
+            "\n!!! DEVELOPMENT SECRET: SHIELDWALL_JWT_SECRET is not set (or is a placeholder),"
+        );
+        eprintln!(
+            "!!! so tokens are signed with a development secret. Tokens die with the process."
+        );
+        eprintln!("!!! SHIELDWALL_PROFILE=production refuses to start like this.\n");
+    }
+
+    let server = app
+        .jwt(
+            Jwt::hs256(secret.expose().as_bytes().to_vec())
+                .issuer(ISSUER)
+                .audience(AUDIENCE),
+        )
+        .routes(routes![health, me, create_user, get_user])
+        .server()?;
+
+    let bound = server.bind().await?;
+    let base = bound.url();
+    let admin = mint(secret.expose().as_bytes(), "alice", &["admin"]);
+    let user = mint(secret.expose().as_bytes(), "bob", &["user"]);
 
     println!("shieldwall quickstart listening on {base}\n");
+    if base.starts_with("https") {
+        println!(
+            "# HTTPS: add --cacert <your CA file> to each curl (or -k for a self-signed dev certificate)\n"
+        );
+    }
     println!("ADMIN={admin}");
     println!("USER={user}\n");
     println!("# 200: public health check\ncurl -i {base}/health\n");
@@ -162,6 +195,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "# 200: bob reads his own record; 403: bob reads alice's\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/bob\ncurl -i -H \"Authorization: Bearer $USER\" {base}/users/alice\n"
     );
 
-    shieldwall::serve(app, listener).await?;
+    bound.run().await?;
     Ok(())
 }

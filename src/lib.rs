@@ -42,16 +42,30 @@ extern crate self as shieldwall;
 
 pub use shieldwall_macros::secure;
 pub use shieldwall_runtime::{
-    app, auth, authz, client_ip, clock, error, policy, principal, rate, route, validate,
+    app, auth, authz, client_ip, clock, cors, csrf, error, fallback, hardening, headers, hosts,
+    policy, principal, rate, route, server, static_files, tls, validate,
 };
 
 pub use shieldwall_runtime::app::{BuildError, ConfigError, Shieldwall, serve};
+pub use shieldwall_runtime::auth::jwks::Jwks;
 pub use shieldwall_runtime::auth::jwt::{Jwt, JwtKey};
 pub use shieldwall_runtime::authz::RoleHierarchy;
+pub use shieldwall_runtime::cors::Cors;
+pub use shieldwall_runtime::csrf::Csrf;
 pub use shieldwall_runtime::error::{FieldError, Problem, Rejection};
+pub use shieldwall_runtime::headers::SecurityHeaders;
+pub use shieldwall_runtime::hosts::AllowedHosts;
 pub use shieldwall_runtime::policy::Role;
 pub use shieldwall_runtime::principal::{Claims, Principal};
 pub use shieldwall_runtime::route::SecureRoute;
+pub use shieldwall_runtime::server::Limits;
+pub use shieldwall_runtime::static_files::StaticFiles;
+pub use shieldwall_runtime::tls::{HttpPolicy, Tls};
+// Configuration, secrets and encryption at rest.
+pub use shieldwall_runtime::config::Profile;
+pub use shieldwall_runtime::crypto::{Encrypted, Keyring};
+pub use shieldwall_runtime::secrets::Secret;
+pub use shieldwall_runtime::{config, crypto, secrets};
 
 /// Build the route list for [`Shieldwall::routes`] from `#[secure]` handlers.
 ///
@@ -68,9 +82,11 @@ macro_rules! routes {
 /// Everything a handler module needs: `use shieldwall::prelude::*;`.
 pub mod prelude {
     pub use crate::routes;
+    pub use crate::{AllowedHosts, Cors, SecurityHeaders, StaticFiles, Tls};
     pub use crate::{
         Claims, Jwt, JwtKey, Principal, Problem, Role, RoleHierarchy, Shieldwall, secure,
     };
+    pub use crate::{Encrypted, Keyring, Profile, Secret};
     pub use axum::Json;
     pub use axum::extract::{Form, Path, Query, State};
     pub use serde::{Deserialize, Serialize};

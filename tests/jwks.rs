@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use shieldwall::auth::jwks::Jwks;
+use shieldwall::Jwks;
 use shieldwall::prelude::*;
 
 const AUDIENCE: &str = "jwks-api";
@@ -401,7 +401,8 @@ fn random_kid_tokens(s: &Signer, issuer: &str, n: usize) -> Vec<String> {
                 "alg": "ES256", "typ": "at+jwt",
                 "kid": format!("random-{:016x}", rand::random::<u64>()),
             });
-            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
+            let header =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
             format!("{header}{rest}")
         })
         .collect()
@@ -449,7 +450,10 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
         (1..=allowed).contains(&fetches),
         "{fetches} fetches for 200 unknown kids in {took:?}"
     );
-    assert!(fetches <= 2, "{fetches} fetches for 200 unknown kids in {took:?}");
+    assert!(
+        fetches <= 2,
+        "{fetches} fetches for 200 unknown kids in {took:?}"
+    );
     idp.set_delay(Duration::ZERO);
     app.accepts(&k1).await;
 }
@@ -473,7 +477,10 @@ async fn broken_set_keeps_the_last_good_keys(mode: Mode) {
     let started = Instant::now();
     app.refuses(&next).await;
     let took = started.elapsed();
-    assert!(idp.fetches() > before, "{mode:?}: the unknown kid tried a fetch");
+    assert!(
+        idp.fetches() > before,
+        "{mode:?}: the unknown kid tried a fetch"
+    );
     // The fetch timeout is 300 ms (a hanging provider answers after 30 s): the request
     // is bounded by the timeout, with room for a loaded machine.
     assert!(took < Duration::from_secs(2), "{mode:?}: took {took:?}");
@@ -641,7 +648,11 @@ async fn discovery_naming_another_issuer_is_refused() {
     let app = App::start(Jwt::new().jwks(jwks), &idp.base).await;
     app.refuses(&k1).await;
     assert!(idp.state.discovery_hits.load(Ordering::SeqCst) >= 1);
-    assert_eq!(idp.fetches(), 0, "the key set of a mismatched issuer is not fetched");
+    assert_eq!(
+        idp.fetches(),
+        0,
+        "the key set of a mismatched issuer is not fetched"
+    );
 }
 
 #[tokio::test]

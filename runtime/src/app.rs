@@ -47,7 +47,7 @@ pub const DEFAULT_RATE_CAPACITY: usize = 100_000;
 pub enum BuildError {
     /// A route needs JWT authentication and no JWT is configured.
     #[error(
-        "route {method} {path} (`{handler}`) requires a JWT bearer token, but no JWT is configured: call `.jwt(Jwt::hs256(...))` on the builder or mark the route `public`"
+        "route {method} {path} (`{handler}`) requires a JWT bearer token, but no JWT is configured: call `.jwt(Jwt::hs256(...))` on the builder, set SHIELDWALL_JWT_SECRET (with `Shieldwall::from_env()`), or mark the route `public`"
     )]
     JwtNotConfigured {
         /// Method.
@@ -105,6 +105,9 @@ pub enum BuildError {
     /// A static-files directory or mount cannot be served.
     #[error(transparent)]
     Static(#[from] crate::static_files::StaticError),
+    /// The production profile refuses this configuration (see [`crate::config`]).
+    #[error(transparent)]
+    Production(#[from] crate::config::ProductionError),
 }
 
 /// Why a `SHIELDWALL_*` setting was refused.
@@ -119,6 +122,9 @@ pub enum ConfigError {
         /// What is wrong and what to write instead.
         why: String,
     },
+    /// A secret variable (or the file its `_FILE` variant names) cannot be used.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 fn env_var(name: &'static str) -> Option<String> {
@@ -174,6 +180,7 @@ pub struct Shieldwall<S = ()> {
     api_keys: Option<crate::auth::api_key::ApiKeys>,
     revocation: Option<crate::auth::revocation::TokenState>,
     harden: crate::hardening::Hardening,
+    settings: crate::config::Settings,
 }
 
 impl<S> std::fmt::Debug for Shieldwall<S> {
@@ -221,6 +228,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             api_keys: None,
             revocation: None,
             harden: crate::hardening::Hardening::default(),
+            settings: crate::config::Settings::default(),
         }
     }
 
@@ -228,6 +236,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     ///
     /// | variable | effect |
     /// |---|---|
+    /// | `SHIELDWALL_PROFILE` | `development` (default: loads `.env` first) or `production` (refusals: see [`crate::config`]) |
+    /// | `SHIELDWALL_JWT_SECRET` (or `_FILE`), `SHIELDWALL_JWT_ISSUER`, `SHIELDWALL_JWT_AUDIENCE` | the JWT used when the code configures none |
+    /// | `SHIELDWALL_DEBUG_ROUTES` | `true`: mount `GET /_debug/routes` ([`Shieldwall::debug_routes`]) |
     /// | `SHIELDWALL_REDIS_URL` | share rate limits through Redis ([`Shieldwall::redis`]) |
     /// | `SHIELDWALL_TRUSTED_PROXIES` | comma-separated CIDRs of trusted proxies |
     /// | `SHIELDWALL_FORWARDED_HEADER` | `x-forwarded-for` (default) or `forwarded` |
@@ -235,6 +246,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// | `SHIELDWALL_RATE_CAPACITY` | keys the in-memory rate store tracks (default 100000) |
     /// | `SHIELDWALL_ADDR`, `SHIELDWALL_TLS_CERT`, `SHIELDWALL_TLS_KEY`, `SHIELDWALL_ALLOWED_HOSTS`, `SHIELDWALL_CORS_ORIGINS`, … | listening, TLS and app-wide hardening: see [`crate::hardening`] |
     pub fn env(mut self) -> Result<Self, ConfigError> {
+        self.settings.env()?;
         self.harden.env(env_var)?;
         #[cfg(feature = "redis")]
         if let Some(url) = env_var("SHIELDWALL_REDIS_URL") {
@@ -323,7 +335,23 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             self.jwt = Some(endpoint.issuer().jwt());
         }
         self.revocation = Some(endpoint.issuer().token_state().clone());
+        self.settings.issuers.push(endpoint.issuer().jwt());
         self.routes.push(endpoint.into_route());
+        self
+    }
+
+    /// Which checks apply (default development; `SHIELDWALL_PROFILE` via [`Shieldwall::env`]).
+    /// Production refuses development secrets, missing secrets and debug routes (see
+    /// [`crate::config`]).
+    pub fn profile(mut self, profile: crate::config::Profile) -> Self {
+        self.settings.profile = profile;
+        self
+    }
+
+    /// Mount `GET /_debug/routes`, listing every route's policy as JSON (development only:
+    /// the production profile refuses to build with it). Also `SHIELDWALL_DEBUG_ROUTES=true`.
+    pub fn debug_routes(mut self, on: bool) -> Self {
+        self.settings.debug_routes = on.then_some("`.debug_routes(true)`");
         self
     }
 
@@ -461,6 +489,12 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
 
     /// Check the configuration and build the router (with the state applied).
     pub fn build(mut self) -> Result<Router, BuildError> {
+        if self.jwt.is_none() {
+            self.jwt = self.settings.env_jwt.take();
+        }
+        let policies: Vec<&'static Policy> = self.routes.iter().map(|r| r.policy).collect();
+        self.settings
+            .check(&policies, self.jwt.as_ref(), self.api_keys.is_some())?;
         let needs = crate::hardening::RouteNeeds::of(
             self.routes.iter().map(|r| r.policy),
             self.api_keys.is_some(),
@@ -542,6 +576,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         let mut router = Router::new();
         for (path, mr) in by_path {
             router = router.route(path, mr);
+        }
+        if let Some(mr) = self.settings.debug_route(&policies) {
+            router = router.route(crate::config::DEBUG_ROUTES_PATH, mr);
         }
         let router = router
             .fallback(not_found)

@@ -162,7 +162,8 @@ impl Cors {
         }
         self.allowed_origins()?;
         for h in self.allow_headers.iter().chain(&self.expose_headers) {
-            HeaderName::from_bytes(h.as_bytes()).map_err(|_| CorsError::InvalidHeader(h.clone()))?;
+            HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| CorsError::InvalidHeader(h.clone()))?;
         }
         Ok(())
     }
@@ -207,7 +208,10 @@ impl Cors {
         let expose = self
             .expose_headers
             .iter()
-            .map(|h| HeaderName::from_bytes(h.as_bytes()).map_err(|_| CorsError::InvalidHeader(h.clone())))
+            .map(|h| {
+                HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| CorsError::InvalidHeader(h.clone()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut layer = CorsLayer::new()
             .allow_origin(origin)
@@ -258,7 +262,9 @@ fn normalize_origin(origin: &str) -> Result<String, CorsError> {
     }
     let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
     if !path_ok {
-        return Err(bad("an origin has no path or query: write `https://host[:port]`"));
+        return Err(bad(
+            "an origin has no path or query: write `https://host[:port]`",
+        ));
     }
     let host = authority.host().to_ascii_lowercase();
     let default_port = if scheme == "https" { 443 } else { 80 };
@@ -274,22 +280,39 @@ mod tests {
 
     #[test]
     fn origins_are_normalized() {
-        let c = Cors::origins(["HTTPS://App.Example.com/", "http://localhost:5173", "https://a.example:443"]);
+        let c = Cors::origins([
+            "HTTPS://App.Example.com/",
+            "http://localhost:5173",
+            "https://a.example:443",
+        ]);
         assert_eq!(
             c.allowed_origins().unwrap(),
-            ["https://app.example.com", "http://localhost:5173", "https://a.example"]
+            [
+                "https://app.example.com",
+                "http://localhost:5173",
+                "https://a.example"
+            ]
         );
     }
 
     #[test]
     fn insecure_configurations_are_refused() {
-        assert_eq!(Cors::any().credentials(true).validate(), Err(CorsError::WildcardWithCredentials));
+        assert_eq!(
+            Cors::any().credentials(true).validate(),
+            Err(CorsError::WildcardWithCredentials)
+        );
         assert_eq!(
             Cors::origins(["*"]).credentials(true).validate(),
             Err(CorsError::WildcardWithCredentials)
         );
-        assert_eq!(Cors::origins(["null"]).validate(), Err(CorsError::NullOrigin));
-        assert_eq!(Cors::origins(Vec::<String>::new()).validate(), Err(CorsError::Empty));
+        assert_eq!(
+            Cors::origins(["null"]).validate(),
+            Err(CorsError::NullOrigin)
+        );
+        assert_eq!(
+            Cors::origins(Vec::<String>::new()).validate(),
+            Err(CorsError::Empty)
+        );
         for bad in [
             "example.com",
             "//example.com",
@@ -301,12 +324,20 @@ mod tests {
             "file:///etc/passwd",
         ] {
             assert!(
-                matches!(Cors::origins([bad]).validate(), Err(CorsError::NotAbsolute { .. })),
+                matches!(
+                    Cors::origins([bad]).validate(),
+                    Err(CorsError::NotAbsolute { .. })
+                ),
                 "{bad}"
             );
         }
         assert!(Cors::any().validate().is_ok());
         assert!(Cors::parse("*").credentials(false).validate().is_ok());
-        assert!(Cors::origins(["https://a.example"]).allow_headers(["bad header"]).validate().is_err());
+        assert!(
+            Cors::origins(["https://a.example"])
+                .allow_headers(["bad header"])
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -152,7 +152,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<Oneshot<S, Request>, Oneshot<tower_http::csrf::Csrf<S, Rejector>, Request>>;
+    type Future =
+        Either<Oneshot<S, Request>, Oneshot<tower_http::csrf::Csrf<S, Rejector>, Request>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -174,12 +175,20 @@ mod tests {
     use axum::body::Body;
 
     async fn status(req: Request) -> u16 {
-        let svc = tower::service_fn(|_req: Request| async { Ok::<_, Infallible>(Response::new(Body::empty())) });
+        let svc = tower::service_fn(|_req: Request| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        });
         let layer = Csrf::new()
             .layer(&["https://app.example.com".into()])
             .unwrap()
             .unwrap();
-        layer.layer(svc).oneshot(req).await.unwrap().status().as_u16()
+        layer
+            .layer(svc)
+            .oneshot(req)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     fn post(headers: &[(&str, &str)]) -> Request {
@@ -192,28 +201,68 @@ mod tests {
 
     #[tokio::test]
     async fn cookie_requests_are_checked() {
-        let cross = [("cookie", "sid=1"), ("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
+        let cross = [
+            ("cookie", "sid=1"),
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ];
         assert_eq!(status(post(&cross)).await, 403);
-        assert_eq!(status(post(&[("cookie", "sid=1"), ("sec-fetch-site", "same-origin")])).await, 200);
         assert_eq!(
-            status(post(&[("cookie", "sid=1"), ("origin", "https://app.example.com"), ("sec-fetch-site", "cross-site")])).await,
+            status(post(&[
+                ("cookie", "sid=1"),
+                ("sec-fetch-site", "same-origin")
+            ]))
+            .await,
+            200
+        );
+        assert_eq!(
+            status(post(&[
+                ("cookie", "sid=1"),
+                ("origin", "https://app.example.com"),
+                ("sec-fetch-site", "cross-site")
+            ]))
+            .await,
             200,
             "a CORS origin is trusted"
         );
-        assert_eq!(status(post(&[("cookie", "sid=1"), ("origin", "https://evil.example")])).await, 403);
+        assert_eq!(
+            status(post(&[
+                ("cookie", "sid=1"),
+                ("origin", "https://evil.example")
+            ]))
+            .await,
+            403
+        );
     }
 
     #[tokio::test]
     async fn bearer_requests_are_not() {
-        let h = [("authorization", "Bearer x"), ("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
+        let h = [
+            ("authorization", "Bearer x"),
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ];
         assert_eq!(status(post(&h)).await, 200);
-        let no_cookie = [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
+        let no_cookie = [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ];
         assert_eq!(status(post(&no_cookie)).await, 200);
     }
 
     #[test]
     fn trusted_origins_are_validated() {
-        assert!(Csrf::new().trusted_origin("https://a.example/path").validate().is_err());
-        assert!(Csrf::new().trusted_origin("https://a.example").validate().is_ok());
+        assert!(
+            Csrf::new()
+                .trusted_origin("https://a.example/path")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Csrf::new()
+                .trusted_origin("https://a.example")
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -43,8 +43,7 @@ pub fn refused_method(method: &Method) -> bool {
 
 /// The 405 for a refused method.
 pub(crate) fn method_refusal() -> Problem {
-    Problem::from_status(StatusCode::METHOD_NOT_ALLOWED)
-        .with_detail("This method is not served.")
+    Problem::from_status(StatusCode::METHOD_NOT_ALLOWED).with_detail("This method is not served.")
 }
 
 /// Catches panics in the services below and answers a generic 500.
@@ -179,8 +178,14 @@ mod tests {
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&body);
         assert!(!text.contains("secret"), "{text}");
-        assert!(text.contains("urn:uuid:2b1c8a3e-0000-4000-8000-000000000001"), "{text}");
-        let ok = svc.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+        assert!(
+            text.contains("urn:uuid:2b1c8a3e-0000-4000-8000-000000000001"),
+            "{text}"
+        );
+        let ok = svc
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(ok.status(), 200);
     }
 

@@ -150,7 +150,10 @@ fn secs(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
 
 impl Hardening {
     /// Apply the `SHIELDWALL_*` variables `get` returns (see the module docs).
-    pub(crate) fn env(&mut self, get: impl Fn(&'static str) -> Option<String>) -> Result<(), ConfigError> {
+    pub(crate) fn env(
+        &mut self,
+        get: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
         if let Some(a) = get("SHIELDWALL_ADDR") {
             self.addr = Some(a.trim().to_string());
         }
@@ -164,31 +167,43 @@ impl Hardening {
             }
             (None, None) => {}
             (Some(_), None) => {
-                return Err(invalid("SHIELDWALL_TLS_KEY", "SHIELDWALL_TLS_CERT is set: name the PEM private key too"));
+                return Err(invalid(
+                    "SHIELDWALL_TLS_KEY",
+                    "SHIELDWALL_TLS_CERT is set: name the PEM private key too",
+                ));
             }
             (None, Some(_)) => {
-                return Err(invalid("SHIELDWALL_TLS_CERT", "SHIELDWALL_TLS_KEY is set: name the PEM certificate chain too"));
+                return Err(invalid(
+                    "SHIELDWALL_TLS_CERT",
+                    "SHIELDWALL_TLS_KEY is set: name the PEM certificate chain too",
+                ));
             }
         }
         if let Some(a) = get("SHIELDWALL_HTTP_ADDR") {
             self.http_addr = Some(a.trim().to_string());
         }
         if let Some(v) = get("SHIELDWALL_HTTP_REDIRECT") {
-            self.http_policy = v.parse().map_err(|e: String| invalid("SHIELDWALL_HTTP_REDIRECT", e))?;
+            self.http_policy = v
+                .parse()
+                .map_err(|e: String| invalid("SHIELDWALL_HTTP_REDIRECT", e))?;
         }
         if let Some(v) = get("SHIELDWALL_ALLOWED_HOSTS") {
-            self.hosts = AllowedHosts::parse(&v).map_err(|e| invalid("SHIELDWALL_ALLOWED_HOSTS", e.to_string()))?;
+            self.hosts = AllowedHosts::parse(&v)
+                .map_err(|e| invalid("SHIELDWALL_ALLOWED_HOSTS", e.to_string()))?;
         }
         if let Some(v) = get("SHIELDWALL_CORS_ORIGINS") {
             let mut cors = Cors::parse(&v);
             if let Some(c) = get("SHIELDWALL_CORS_CREDENTIALS") {
                 cors = cors.credentials(flag("SHIELDWALL_CORS_CREDENTIALS", &c)?);
             }
-            cors.validate().map_err(|e| invalid("SHIELDWALL_CORS_ORIGINS", e.to_string()))?;
+            cors.validate()
+                .map_err(|e| invalid("SHIELDWALL_CORS_ORIGINS", e.to_string()))?;
             self.cors = Some(cors);
         }
         if let Some(v) = get("SHIELDWALL_SECURITY_HEADERS") {
-            let p: Preset = v.parse().map_err(|e: String| invalid("SHIELDWALL_SECURITY_HEADERS", e))?;
+            let p: Preset = v
+                .parse()
+                .map_err(|e: String| invalid("SHIELDWALL_SECURITY_HEADERS", e))?;
             self.headers = SecurityHeaders::preset(p);
         }
         if let Some(v) = get("SHIELDWALL_HSTS_PRELOAD")
@@ -202,7 +217,12 @@ impl Hardening {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| invalid("SHIELDWALL_MAX_CONNECTIONS", format!("{v:?}: write a positive number, e.g. 4096")))?;
+                .ok_or_else(|| {
+                    invalid(
+                        "SHIELDWALL_MAX_CONNECTIONS",
+                        format!("{v:?}: write a positive number, e.g. 4096"),
+                    )
+                })?;
             self.limits = std::mem::take(&mut self.limits).max_connections(n);
         }
         if let Some(v) = get("SHIELDWALL_REQUEST_TIMEOUT_SECS") {
@@ -227,7 +247,11 @@ impl Hardening {
     }
 
     /// Wrap the router in the fixed layer stack.
-    pub(crate) fn stack(&self, mut router: Router, needs: &RouteNeeds) -> Result<Router, BuildError> {
+    pub(crate) fn stack(
+        &self,
+        mut router: Router,
+        needs: &RouteNeeds,
+    ) -> Result<Router, BuildError> {
         self.validate()?;
         for s in &self.statics {
             let svc = s.service()?;
@@ -239,7 +263,11 @@ impl Hardening {
         }
         let mut inner: BoxCloneSyncService<Request, Response, Infallible> =
             BoxCloneSyncService::new(router);
-        let cors_origins = self.cors.as_ref().map(Cors::trusted_origins).unwrap_or_default();
+        let cors_origins = self
+            .cors
+            .as_ref()
+            .map(Cors::trusted_origins)
+            .unwrap_or_default();
         if let Some(csrf) = self.csrf.layer(&cors_origins)? {
             inner = BoxCloneSyncService::new(csrf.layer(inner));
         }
@@ -260,7 +288,10 @@ impl Hardening {
         };
         let svc = ServiceBuilder::new()
             .map_request(strip_request_id as fn(Request) -> Request)
-            .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(
+                X_REQUEST_ID.clone(),
+                MakeRequestUuid,
+            ))
             .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
             // Slot: trace/log layer (observability).
             // Slot: metrics layer (observability).
@@ -274,8 +305,17 @@ impl Hardening {
     /// The listening configuration for `build()`'s router.
     pub(crate) fn server(&self, router: Router) -> Result<Server, BuildError> {
         let tls = self.tls.as_ref().map(Tls::load).transpose()?;
-        let addr = self.addr.clone().unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        Ok(Server::new(router, tls, self.limits.clone(), addr, self.http_addr.clone()))
+        let addr = self
+            .addr
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        Ok(Server::new(
+            router,
+            tls,
+            self.limits.clone(),
+            addr,
+            self.http_addr.clone(),
+        ))
     }
 }
 
@@ -318,7 +358,8 @@ impl GuardConfig {
         if let Err(p) = self.hosts.check(parts) {
             return Some(p.into_response());
         }
-        if let Some(Transport::PlainBesideTls { https_port }) = parts.extensions.get::<Transport>() {
+        if let Some(Transport::PlainBesideTls { https_port }) = parts.extensions.get::<Transport>()
+        {
             return Some(self.http_policy.respond(parts, *https_port));
         }
         if refused_method(&parts.method) {
@@ -434,7 +475,10 @@ mod tests {
     fn env_settings() {
         let h = env(&[
             ("SHIELDWALL_ALLOWED_HOSTS", "api.example.com,*.example.com"),
-            ("SHIELDWALL_CORS_ORIGINS", "https://app.example.com, https://admin.example.com"),
+            (
+                "SHIELDWALL_CORS_ORIGINS",
+                "https://app.example.com, https://admin.example.com",
+            ),
             ("SHIELDWALL_HTTP_REDIRECT", "redirect"),
             ("SHIELDWALL_SECURITY_HEADERS", "strict"),
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
@@ -461,19 +505,32 @@ mod tests {
             let err = env(&[(k, v)]).unwrap_err().to_string();
             assert!(err.contains("SHIELDWALL_"), "{err}");
         }
-        let err = env(&[("SHIELDWALL_CORS_ORIGINS", "*"), ("SHIELDWALL_CORS_CREDENTIALS", "true")]);
+        let err = env(&[
+            ("SHIELDWALL_CORS_ORIGINS", "*"),
+            ("SHIELDWALL_CORS_CREDENTIALS", "true"),
+        ]);
         assert!(err.is_err());
+    }
+
+    async fn boom() -> &'static str {
+        panic!("boom")
     }
 
     #[tokio::test]
     async fn stack_order_and_headers() {
         let router = Router::new()
             .route("/", axum::routing::get(|| async { "ok" }))
-            .route("/panic", axum::routing::get(|| async { panic!("boom") }));
+            .route("/panic", axum::routing::get(boom));
         let app = wrap(router, &Hardening::default());
         let res = app
             .clone()
-            .oneshot(Request::get("/").header("host", "localhost").header("x-request-id", "spoofed").body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get("/")
+                    .header("host", "localhost")
+                    .header("x-request-id", "spoofed")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
@@ -483,14 +540,29 @@ mod tests {
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
         let res = app
             .clone()
-            .oneshot(Request::get("/").header("host", "evil.example").body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get("/")
+                    .header("host", "evil.example")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(res.status(), 400);
-        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "refusals are stamped too");
+        assert_eq!(
+            res.headers()["x-content-type-options"],
+            "nosniff",
+            "refusals are stamped too"
+        );
         let res = app
             .clone()
-            .oneshot(Request::builder().method("TRACE").uri("/").body(Body::empty()).unwrap())
+            .oneshot(
+                Request::builder()
+                    .method("TRACE")
+                    .uri("/")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(res.status(), 405);

@@ -130,7 +130,8 @@ impl SecurityHeaders {
     /// The headers of a preset.
     pub fn preset(preset: Preset) -> Self {
         let s = HeaderValue::from_static;
-        let locked_csp = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+        let locked_csp =
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
         let mut set = vec![
             (header::X_CONTENT_TYPE_OPTIONS, s("nosniff")),
             (
@@ -224,7 +225,8 @@ impl SecurityHeaders {
 
     /// Stop sending one of the preset's headers (an explicit loosening).
     pub fn without(mut self, name: &str) -> Self {
-        self.set.retain(|(k, _)| !k.as_str().eq_ignore_ascii_case(name));
+        self.set
+            .retain(|(k, _)| !k.as_str().eq_ignore_ascii_case(name));
         self
     }
 
@@ -331,7 +333,10 @@ mod tests {
     fn stamped(sh: &SecurityHeaders, tls: bool, cred: bool) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(header::SERVER, HeaderValue::from_static("hyper/1"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=600"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600"),
+        );
         sh.compile().apply(&mut h, tls, cred);
         h
     }
@@ -342,13 +347,29 @@ mod tests {
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["referrer-policy"], "no-referrer");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
-        assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(
+            h["strict-transport-security"],
+            "max-age=31536000; includeSubDomains"
+        );
         assert_eq!(h["cross-origin-opener-policy"], "same-origin");
         assert_eq!(h["cross-origin-resource-policy"], "same-origin");
-        assert!(h["permissions-policy"].to_str().unwrap().contains("camera=()"));
+        assert!(
+            h["permissions-policy"]
+                .to_str()
+                .unwrap()
+                .contains("camera=()")
+        );
         assert!(!h.contains_key("server"));
-        assert_eq!(h["cache-control"], "public, max-age=600", "anonymous: handler's choice");
+        assert_eq!(
+            h["cache-control"], "public, max-age=600",
+            "anonymous: handler's choice"
+        );
     }
 
     #[test]
@@ -374,7 +395,12 @@ mod tests {
         assert_eq!(s["cache-control"], "no-store");
         let r = stamped(&SecurityHeaders::relaxed(), true, false);
         assert_eq!(r["x-frame-options"], "SAMEORIGIN");
-        assert!(r["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+        assert!(
+            r["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'self'")
+        );
         assert_eq!(r["x-content-type-options"], "nosniff");
     }
 
@@ -386,14 +412,30 @@ mod tests {
         let m = stamped(&h, true, false);
         assert_eq!(m["content-security-policy"], "default-src 'self'");
         assert!(!m.contains_key("x-frame-options"));
-        assert!(SecurityHeaders::api().header("bad name", "x").validate().is_err());
-        assert!(SecurityHeaders::api().header("x-a", "a\nb").validate().is_err());
+        assert!(
+            SecurityHeaders::api()
+                .header("bad name", "x")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SecurityHeaders::api()
+                .header("x-a", "a\nb")
+                .validate()
+                .is_err()
+        );
         assert_eq!(
-            SecurityHeaders::api().hsts_max_age(60).hsts_preload().validate(),
+            SecurityHeaders::api()
+                .hsts_max_age(60)
+                .hsts_preload()
+                .validate(),
             Err(HeadersError::PreloadNeedsLongMaxAge)
         );
         let p = SecurityHeaders::api().hsts_preload();
-        assert_eq!(p.hsts_value().unwrap(), "max-age=31536000; includeSubDomains; preload");
+        assert_eq!(
+            p.hsts_value().unwrap(),
+            "max-age=31536000; includeSubDomains; preload"
+        );
         assert!("STRICT".parse::<Preset>().is_ok() && "lax".parse::<Preset>().is_err());
     }
 }

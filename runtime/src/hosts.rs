@@ -167,7 +167,9 @@ impl AllowedHosts {
         let named = match (authority, header_host) {
             (Some(a), Some(h)) => {
                 if normalize(a) != normalize(h) {
-                    return Err(refusal("The Host header disagrees with the request target."));
+                    return Err(refusal(
+                        "The Host header disagrees with the request target.",
+                    ));
                 }
                 Some(a)
             }
@@ -204,7 +206,9 @@ fn parse_pattern(raw: &str) -> Result<Pattern, HostsError> {
         why,
     };
     if raw.contains("://") || raw.contains('/') {
-        return Err(invalid("write a host name without scheme or path, e.g. `api.example.com`"));
+        return Err(invalid(
+            "write a host name without scheme or path, e.g. `api.example.com`",
+        ));
     }
     if let Some(rest) = raw.strip_prefix("*.") {
         let h = host_only(rest).ok_or_else(|| invalid("not a valid domain after `*.`"))?;
@@ -216,7 +220,9 @@ fn parse_pattern(raw: &str) -> Result<Pattern, HostsError> {
         return Ok(Pattern::Subdomains(format!(".{h}")));
     }
     if raw.contains('*') {
-        return Err(invalid("`*` is only allowed alone or as a leading `*.` label"));
+        return Err(invalid(
+            "`*` is only allowed alone or as a leading `*.` label",
+        ));
     }
     let h = normalize(raw).ok_or_else(|| invalid("not a valid host name or IP address"))?;
     if h != host_only(raw).unwrap_or_default() && !raw.starts_with('[') {
@@ -239,7 +245,8 @@ fn host_only(s: &str) -> Option<String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     labels_ok.then_some(h)
 }
@@ -296,13 +303,29 @@ mod tests {
     #[test]
     fn loopback_default() {
         let d = AllowedHosts::default();
-        for ok in ["localhost", "LOCALHOST:3000", "app.localhost", "127.0.0.1:8080", "[::1]:3000", "127.9.9.9"] {
+        for ok in [
+            "localhost",
+            "LOCALHOST:3000",
+            "app.localhost",
+            "127.0.0.1:8080",
+            "[::1]:3000",
+            "127.9.9.9",
+        ] {
             assert!(d.allows(ok), "{ok}");
         }
-        for bad in ["evil.example", "10.0.0.1", "localhost.evil.example", "[::2]", "0.0.0.0"] {
+        for bad in [
+            "evil.example",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "[::2]",
+            "0.0.0.0",
+        ] {
             assert!(!d.allows(bad), "{bad}");
         }
-        assert!(d.check(&parts(None, "/")).is_ok(), "no host passes the default");
+        assert!(
+            d.check(&parts(None, "/")).is_ok(),
+            "no host passes the default"
+        );
         assert!(d.check(&parts(Some("evil.example"), "/")).is_err());
     }
 
@@ -318,13 +341,24 @@ mod tests {
         assert!(!h.allows("api.example.com:notaport"));
         assert!(!h.allows("api.example.com@evil.example"));
         assert!(!h.allows(""));
-        assert!(h.check(&parts(None, "/")).is_err(), "a listed app needs a host");
+        assert!(
+            h.check(&parts(None, "/")).is_err(),
+            "a listed app needs a host"
+        );
     }
 
     #[test]
     fn bad_entries_are_refused() {
         assert_eq!(AllowedHosts::parse(" , "), Err(HostsError::Empty));
-        for bad in ["https://example.com", "example.com/x", "*.com", "a.*.example.com", "ex ample.com", "example.com:443", "*"] {
+        for bad in [
+            "https://example.com",
+            "example.com/x",
+            "*.com",
+            "a.*.example.com",
+            "ex ample.com",
+            "example.com:443",
+            "*",
+        ] {
             let r = AllowedHosts::parse(bad);
             if bad == "*" {
                 assert_eq!(r.unwrap(), AllowedHosts::any());
@@ -342,7 +376,8 @@ mod tests {
         let p = parts(Some("api.example.com"), "http://api.example.com/x");
         assert!(h.check(&p).is_ok());
         let mut p = parts(Some("api.example.com"), "/");
-        p.headers.append(header::HOST, "evil.example".parse().unwrap());
+        p.headers
+            .append(header::HOST, "evil.example".parse().unwrap());
         assert!(h.check(&p).is_err());
         let p = parts(None, "https://api.example.com/x");
         assert!(h.check(&p).is_ok(), "HTTP/2 :authority counts");

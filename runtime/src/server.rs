@@ -303,8 +303,8 @@ impl Bound {
             let _ = l.await;
         }
         let all = u32::try_from(permits).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(shared.limits.shutdown_grace, shared.sem.acquire_many(all))
-            .await;
+        let _ =
+            tokio::time::timeout(shared.limits.shutdown_grace, shared.sem.acquire_many(all)).await;
         Ok(())
     }
 }
@@ -442,10 +442,8 @@ async fn drive<I>(
         .keep_alive_timeout(Duration::from_secs(20));
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);
-    let tick = (l.header_read_timeout.min(l.idle_timeout) / 4).clamp(
-        Duration::from_millis(50),
-        Duration::from_secs(1),
-    );
+    let tick = (l.header_read_timeout.min(l.idle_timeout) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     let mut closing: Option<Instant> = None;
     loop {
@@ -596,13 +594,15 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn start(limits: Limits) -> SocketAddr {
-        let router = Router::new().route("/", axum::routing::get(|| async { "hi" })).route(
-            "/slow",
-            axum::routing::get(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                "late"
-            }),
-        );
+        let router = Router::new()
+            .route("/", axum::routing::get(|| async { "hi" }))
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut s = Server::plain(router);
         s.limits = limits;
@@ -623,7 +623,11 @@ mod tests {
     #[tokio::test]
     async fn serves_and_caps_headers() {
         let addr = start(Limits::default().max_headers(8)).await;
-        let ok = raw(addr, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+        let ok = raw(
+            addr,
+            b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
         let mut many = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
         for i in 0..20 {

@@ -143,7 +143,10 @@ async fn serve(root: &Path, req: Request) -> Response {
     let Some(path) = resolve(root, req.uri().path()).await else {
         return not_found();
     };
-    match tower_http::services::ServeFile::new(&path).oneshot(req).await {
+    match tower_http::services::ServeFile::new(&path)
+        .oneshot(req)
+        .await
+    {
         Ok(res) => {
             let mut res = res.map(Body::new);
             res.headers_mut().insert(
@@ -174,9 +177,8 @@ pub(crate) fn safe_segments(raw: &str) -> Option<Vec<String>> {
         let s = String::from_utf8(bytes).ok()?;
         let bad = s.is_empty()
             || s.starts_with('.')
-            || s.chars().any(|c| {
-                matches!(c, '/' | '\\' | '%' | ':' | '\0') || c.is_control()
-            });
+            || s.chars()
+                .any(|c| matches!(c, '/' | '\\' | '%' | ':' | '\0') || c.is_control());
         if bad {
             return None;
         }
@@ -219,9 +221,24 @@ mod tests {
         assert_eq!(safe_segments("/css/app.css").unwrap(), ["css", "app.css"]);
         assert_eq!(safe_segments("/a%20b.txt").unwrap(), ["a b.txt"]);
         for bad in [
-            "/", "//etc/passwd", "/../x", "/./x", "/%2e%2e/x", "/%2E%2E%2Fx", "/..%2fx", "/..%5cx",
-            "/%252e%252e/x", "/.env", "/.git/config", "/a/%2egit/config", "/a\\..\\b", "/a%00.txt",
-            "/c:%5cwindows", "/a/", "/%c0%ae%c0%ae/x", "/a%0d%0ab",
+            "/",
+            "//etc/passwd",
+            "/../x",
+            "/./x",
+            "/%2e%2e/x",
+            "/%2E%2E%2Fx",
+            "/..%2fx",
+            "/..%5cx",
+            "/%252e%252e/x",
+            "/.env",
+            "/.git/config",
+            "/a/%2egit/config",
+            "/a\\..\\b",
+            "/a%00.txt",
+            "/c:%5cwindows",
+            "/a/",
+            "/%c0%ae%c0%ae/x",
+            "/a%0d%0ab",
         ] {
             assert!(safe_segments(bad).is_none(), "{bad}");
         }
@@ -234,7 +251,11 @@ mod tests {
         assert!(StaticFiles::new("/assets/", &dir).service().is_err());
         assert!(StaticFiles::new("/a/{x}", &dir).service().is_err());
         assert!(StaticFiles::new("/assets", &dir).service().is_ok());
-        assert!(StaticFiles::new("/assets", dir.join("no-such-dir-sw")).service().is_err());
+        assert!(
+            StaticFiles::new("/assets", dir.join("no-such-dir-sw"))
+                .service()
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -173,7 +173,10 @@ impl HttpPolicy {
 
 #[derive(Debug, Clone)]
 enum Source {
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     #[cfg(feature = "acme")]
     Acme {
         domains: Vec<String>,
@@ -205,14 +208,22 @@ impl Tls {
     /// Certificates from Let's Encrypt (`production = false`: the staging directory),
     /// cached in `cache_dir`, for `domains`, with `contact` e-mail addresses.
     #[cfg(feature = "acme")]
-    pub fn acme<I, T>(domains: I, contact: &[&str], cache_dir: impl Into<PathBuf>, production: bool) -> Self
+    pub fn acme<I, T>(
+        domains: I,
+        contact: &[&str],
+        cache_dir: impl Into<PathBuf>,
+        production: bool,
+    ) -> Self
     where
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
         Self {
             source: Source::Acme {
-                domains: domains.into_iter().map(|d| d.as_ref().to_string()).collect(),
+                domains: domains
+                    .into_iter()
+                    .map(|d| d.as_ref().to_string())
+                    .collect(),
                 contact: contact.iter().map(|c| format!("mailto:{c}")).collect(),
                 cache: cache_dir.into(),
                 production,
@@ -257,18 +268,21 @@ impl Tls {
                 if domains.is_empty() {
                     return Err(TlsError::AcmeNoDomain);
                 }
-                let mut state = rustls_acme::AcmeConfig::new_with_provider(domains, Arc::new(provider()))
-                    .contact(contact)
-                    .cache(rustls_acme::caches::DirCache::new(cache.clone()))
-                    .directory_lets_encrypt(*production)
-                    .state();
+                let mut state =
+                    rustls_acme::AcmeConfig::new_with_provider(domains, Arc::new(provider()))
+                        .contact(contact)
+                        .cache(rustls_acme::caches::DirCache::new(cache.clone()))
+                        .directory_lets_encrypt(*production)
+                        .state();
                 let resolver = state.resolver();
                 if tokio::runtime::Handle::try_current().is_ok() {
                     tokio::spawn(async move {
                         while let Some(event) = state.next().await {
                             match event {
                                 Ok(ok) => tracing::info!(target: "shieldwall::tls", "ACME: {ok:?}"),
-                                Err(err) => tracing::error!(target: "shieldwall::tls", "ACME: {err:?}"),
+                                Err(err) => {
+                                    tracing::error!(target: "shieldwall::tls", "ACME: {err:?}")
+                                }
                             }
                         }
                     });
@@ -353,8 +367,8 @@ pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.to_path_buf()));
     }
-    let der = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| TlsError::NoKey(key.to_path_buf()))?;
+    let der =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey(key.to_path_buf()))?;
     CertifiedKey::from_der(chain, der, &provider()).map_err(|e| TlsError::KeyMismatch {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
@@ -395,22 +409,34 @@ impl ReloadingResolver {
     fn poll(&self) -> bool {
         let now = stamp(&self.cert, &self.key);
         {
-            let last = self.stamp.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let last = self
+                .stamp
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *last == now || now.is_none() {
                 return false;
             }
         }
         match load_pair(&self.cert, &self.key) {
             Ok(ck) => {
-                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ck);
-                *self.stamp.write().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ck);
+                *self
+                    .stamp
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
                 tracing::info!(target: "shieldwall::tls", cert = ?self.cert, "TLS certificate reloaded");
                 true
             }
             Err(e) => {
                 // Keep serving the previous pair; try again at the next change. A
                 // half-written pair (cert updated, key not yet) lands here too.
-                *self.stamp.write().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+                *self
+                    .stamp
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
                 tracing::warn!(target: "shieldwall::tls", error = %e, "TLS certificate not reloaded");
                 false
             }
@@ -454,12 +480,27 @@ mod tests {
         let (c1, k1) = pair(&d, "one");
         let (_c2, k2) = pair(&d, "two");
         assert!(load_pair(&c1, &k1).is_ok());
-        assert!(matches!(load_pair(&c1, &k2), Err(TlsError::KeyMismatch { .. })));
-        assert!(matches!(load_pair(&k1, &k1), Err(TlsError::NoCertificate(_))));
+        assert!(matches!(
+            load_pair(&c1, &k2),
+            Err(TlsError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            load_pair(&k1, &k1),
+            Err(TlsError::NoCertificate(_))
+        ));
         assert!(matches!(load_pair(&c1, &c1), Err(TlsError::NoKey(_))));
-        assert!(matches!(load_pair(&d.join("none"), &k1), Err(TlsError::Read { .. })));
-        let loaded = Tls::files(&c1, &k1).reload_every(Duration::ZERO).load().unwrap();
-        assert_eq!(loaded.config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert!(matches!(
+            load_pair(&d.join("none"), &k1),
+            Err(TlsError::Read { .. })
+        ));
+        let loaded = Tls::files(&c1, &k1)
+            .reload_every(Duration::ZERO)
+            .load()
+            .unwrap();
+        assert_eq!(
+            loaded.config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 
@@ -470,7 +511,10 @@ mod tests {
         for s in &p.cipher_suites {
             let name = format!("{:?}", s.suite());
             assert!(name.contains("GCM") || name.contains("CHACHA20"), "{name}");
-            assert!(name.starts_with("TLS13") || name.contains("ECDHE"), "{name}");
+            assert!(
+                name.starts_with("TLS13") || name.contains("ECDHE"),
+                "{name}"
+            );
         }
     }
 
@@ -507,7 +551,10 @@ mod tests {
             .0;
         let res = HttpPolicy::Redirect.respond(&parts, 8443);
         assert_eq!(res.status(), 308);
-        assert_eq!(res.headers()["location"], "https://api.example.com:8443/a?b=1");
+        assert_eq!(
+            res.headers()["location"],
+            "https://api.example.com:8443/a?b=1"
+        );
         let res = HttpPolicy::Reject.respond(&parts, 443);
         assert_eq!(res.status(), 400);
         assert_eq!("redirect".parse::<HttpPolicy>(), Ok(HttpPolicy::Redirect));

@@ -75,6 +75,7 @@
 //! Connect Discovery §4.3), and its `jwks_uri` obeys the same rules.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -360,9 +361,7 @@ impl Jwks {
                 wake: Arc::new(Notify::new()),
             }),
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            remote.inner.start();
-        }
+        remote.inner.start();
         Ok(remote)
     }
 
@@ -554,15 +553,23 @@ impl Inner {
 
     /// Start the scheduled refresh (the first fetch runs at once). Idempotent.
     fn start(self: &Arc<Self>) {
-        if self.started.load(Ordering::Relaxed) || self.started.swap(true, Ordering::AcqRel) {
+        if self.started.load(Ordering::Relaxed) {
             return;
         }
-        tokio::spawn(schedule(Arc::downgrade(self), self.wake.clone()));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        runtime.spawn(schedule(Arc::downgrade(self), self.wake.clone()));
     }
 
     /// Start a fetch unless one started less than `min_refetch_interval` ago; join the
     /// running one if there is one. `None`: throttled, nothing to wait for.
     fn trigger(this: &Arc<Self>) -> Option<watch::Receiver<bool>> {
+        // Outside a tokio runtime nothing can be fetched: the cache is all there is.
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let mut st = lock(&this.state);
         if let Some(rx) = &st.in_flight {
             return Some(rx.clone());
@@ -583,7 +590,7 @@ impl Inner {
             tx,
             ok: false,
         };
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut done = done;
             done.ok = done.inner.refresh().await;
         });
@@ -674,8 +681,8 @@ impl Inner {
 
     async fn discover(&self, issuer: &str, config: &Uri) -> Result<Uri, FetchError> {
         let body = self.get(config).await?;
-        let doc: Value = serde_json::from_slice(&body)
-            .map_err(|_| FetchError::Discovery("not JSON".into()))?;
+        let doc: Value =
+            serde_json::from_slice(&body).map_err(|_| FetchError::Discovery("not JSON".into()))?;
         if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
             return Err(FetchError::Discovery(format!(
                 "its issuer is not {issuer:?}"
@@ -824,13 +831,17 @@ fn parse_key_set(
     let mut skipped = Vec::new();
     for entry in entries {
         match remote_key(entry, allowlist, checks) {
-            Ok((kid, key)) => {
-                if keys.contains_key(&kid) {
-                    skipped.push((Some(kid), "another key in the set has the same kid"));
-                } else {
-                    keys.insert(kid, Arc::new(key));
+            Ok((kid, key)) => match keys.entry(kid) {
+                Entry::Occupied(e) => {
+                    skipped.push((
+                        Some(e.key().clone()),
+                        "another key in the set has the same kid",
+                    ));
                 }
-            }
+                Entry::Vacant(e) => {
+                    e.insert(Arc::new(key));
+                }
+            },
             Err(skip) => skipped.push(skip),
         }
     }
@@ -954,7 +965,8 @@ fn signature_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
 /// Bit length of a base64url RSA modulus (0 when it does not decode).
 fn rsa_bits(n: &str) -> usize {
     use base64::Engine as _;
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n.trim_end_matches('='))
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n.trim_end_matches('='))
     else {
         return 0;
     };
@@ -1086,7 +1098,10 @@ mod tests {
                 jwks().min_refetch_interval(Duration::ZERO),
                 "min_refetch_interval",
             ),
-            (jwks().refresh_every(Duration::from_secs(1)), "refresh_every"),
+            (
+                jwks().refresh_every(Duration::from_secs(1)),
+                "refresh_every",
+            ),
         ] {
             assert!(
                 matches!(refused(j), JwtConfigError::Jwks(JwksConfigError::BadSetting { name: n, .. }) if n == name),
@@ -1126,7 +1141,11 @@ mod tests {
         assert_eq!(algs(&keys, "p384"), [Algorithm::ES384]);
         assert_eq!(algs(&keys, "ed"), [Algorithm::EdDSA]);
         // The set's allowlist narrows keys without `alg`.
-        let (keys, _) = parse(vec![rsa("rsa", 2048)], &[Algorithm::PS256, Algorithm::ES256]).unwrap();
+        let (keys, _) = parse(
+            vec![rsa("rsa", 2048)],
+            &[Algorithm::PS256, Algorithm::ES256],
+        )
+        .unwrap();
         assert_eq!(algs(&keys, "rsa"), [Algorithm::PS256]);
     }
 
@@ -1150,7 +1169,14 @@ mod tests {
         let kids: Vec<_> = skipped.iter().map(|(k, _)| k.as_deref().unwrap()).collect();
         assert_eq!(
             kids,
-            ["not-allowed", "wrong-family", "wrong-curve", "none", "hmac", "enc"]
+            [
+                "not-allowed",
+                "wrong-family",
+                "wrong-curve",
+                "none",
+                "hmac",
+                "enc"
+            ]
         );
     }
 
@@ -1169,11 +1195,14 @@ mod tests {
                 json!({"kty": "RSA", "n": b64(&[0x80; 256]), "e": "AQAB"}),
                 ec("p521", "P-521", 66),
                 json!({"kty": "OKP", "kid": "x25519", "crv": "X25519", "x": b64(&[1; 32])}),
-                ed("short").as_object().map(|o| {
-                    let mut o = o.clone();
-                    o.insert("x".into(), json!(b64(&[1u8; 16])));
-                    Value::Object(o)
-                }).unwrap(),
+                ed("short")
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.insert("x".into(), json!(b64(&[1u8; 16])));
+                        Value::Object(o)
+                    })
+                    .unwrap(),
                 json!({"kty": "weird", "kid": "weird"}),
                 json!("not even an object"),
                 rsa("good", 4096),
@@ -1185,8 +1214,16 @@ mod tests {
         kept.sort();
         assert_eq!(kept, ["good", "verify-ops"]);
         assert_eq!(skipped.len(), 12, "{skipped:?}");
-        assert!(skipped.iter().any(|(k, why)| k.as_deref() == Some("oct") && why.contains("oct")));
-        assert!(skipped.iter().any(|(k, why)| k.as_deref() == Some("good") && why.contains("same kid")));
+        assert!(
+            skipped
+                .iter()
+                .any(|(k, why)| k.as_deref() == Some("oct") && why.contains("oct"))
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|(k, why)| k.as_deref() == Some("good") && why.contains("same kid"))
+        );
     }
 
     #[test]

@@ -96,6 +96,9 @@ pub enum JwtConfigError {
     /// The remote key set ([`Jwt::jwks`]) is configured insecurely or invalidly.
     #[error(transparent)]
     Jwks(#[from] JwksConfigError),
+    /// The secret file named by `NAME_FILE` cannot be used, or both variables are set.
+    #[error(transparent)]
+    Secret(crate::secrets::SecretError),
 }
 
 #[derive(Clone)]
@@ -337,12 +340,26 @@ impl Jwt {
         Self::new().key(JwtKey::hmac(secret))
     }
 
-    /// One HS256 secret read from the environment variable `name`. Missing → error.
+    /// One HS256 secret read from the environment variable `name`, or from the file named
+    /// by `name_FILE` (Docker / Kubernetes secrets; see [`crate::secrets`]). Missing → error.
     pub fn hs256_from_env(name: &str) -> Result<Self, JwtConfigError> {
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => Ok(Self::hs256(v.into_bytes())),
-            _ => Err(JwtConfigError::MissingEnv(name.to_string())),
+        use crate::secrets::{Secret, SecretError};
+        match Secret::from_env(name) {
+            Ok(secret) => Ok(Self::hs256(secret.expose().as_bytes().to_vec())),
+            Err(SecretError::Missing { name }) => Err(JwtConfigError::MissingEnv(name)),
+            Err(e) => Err(JwtConfigError::Secret(e)),
         }
+    }
+
+    /// The HMAC secrets of the static keys (for the production profile's checks).
+    pub(crate) fn hmac_secrets(&self) -> impl Iterator<Item = &[u8]> {
+        self.keys.iter().filter_map(|k| match &k.material {
+            KeyMaterial::Hmac(secret) => Some(secret.as_slice()),
+            KeyMaterial::Ready(key) if matches!(key.family(), AlgorithmFamily::Hmac) => {
+                key.try_get_as_bytes().ok()
+            }
+            _ => None,
+        })
     }
 
     /// Add a verification key.
@@ -414,11 +431,7 @@ impl Jwt {
             }
         }
         self_test()?;
-        let remote = self
-            .jwks
-            .as_ref()
-            .map(|j| j.compile(checks))
-            .transpose()?;
+        let remote = self.jwks.as_ref().map(|j| j.compile(checks)).transpose()?;
         Ok(JwtVerifier {
             keys,
             remote,

@@ -1,0 +1,326 @@
+//! Observability: structured logs with a request id on every line, typed security audit
+//! events, and Prometheus metrics.
+//!
+//! ```no_run
+//! use shieldwall_runtime::observe;
+//! // SHIELDWALL_LOG=json switches to JSON lines on stdout; RUST_LOG filters.
+//! observe::init_logging_from_env();
+//! ```
+//!
+//! - **Request ids**: the stack's request-id layer sets `X-Request-Id`; this layer opens a
+//!   `request` span carrying it (with the method and the matched route), so every log line
+//!   written while the request is handled carries the id, and writes one access line when
+//!   the response is ready — except for `/health` and `/ready`, which would only be noise.
+//! - **Audit events** ([`Audit`]) are typed: authentication success and failure,
+//!   authorization denied, rate limited, validation failed, configuration refused; each
+//!   carries the route, the principal id, the client IP and a fixed reason. Field values
+//!   are recorded with `Debug`, which escapes CR and LF, so user-controlled text cannot
+//!   forge a log line; tokens, keys, passwords and secrets are never fields of any event.
+//! - **Metrics** ([`Metrics`]): `shieldwall_requests_total{route,method,outcome}` and
+//!   `shieldwall_request_duration_seconds{route,outcome}` (outcome: ok, unauthenticated,
+//!   forbidden, invalid, limited, error), `shieldwall_rate_store_seconds{store}` and
+//!   `shieldwall_rate_store_errors_total{store}`, `shieldwall_jwks_refresh_total{result}`.
+//!   They are served on a separate listener ([`Metrics::serve`], `SHIELDWALL_METRICS_ADDR`),
+//!   never on the public API port.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+/// Install the global tracing subscriber: JSON lines when `SHIELDWALL_LOG=json`, text
+/// otherwise; `RUST_LOG` filters (default `info`). Does nothing if one is installed.
+pub fn init_logging_from_env() {
+    let json = std::env::var("SHIELDWALL_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    init_logging(json);
+}
+
+/// Install the global tracing subscriber (JSON or text) writing to stdout.
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+}
+
+/// A security audit event. Emitted on target `shieldwall::audit`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Audit<'a> {
+    /// A caller authenticated.
+    AuthSucceeded {
+        /// Handler name.
+        route: &'a str,
+        /// Principal id.
+        principal: &'a str,
+        /// Client IP, if known.
+        ip: Option<IpAddr>,
+    },
+    /// Authentication failed.
+    AuthFailed {
+        /// Handler name.
+        route: &'a str,
+        /// Client IP, if known.
+        ip: Option<IpAddr>,
+        /// Fixed reason (never the credential).
+        reason: &'static str,
+    },
+    /// An authenticated caller was refused.
+    AuthzDenied {
+        /// Handler name.
+        route: &'a str,
+        /// Principal id.
+        principal: &'a str,
+        /// Client IP, if known.
+        ip: Option<IpAddr>,
+    },
+    /// A request was rate limited.
+    RateLimited {
+        /// Handler name.
+        route: &'a str,
+        /// The quota as declared.
+        limit: &'a str,
+        /// Principal id, when the limit runs after authentication.
+        principal: Option<&'a str>,
+        /// Client IP, if known.
+        ip: Option<IpAddr>,
+    },
+    /// Input failed validation.
+    ValidationFailed {
+        /// Handler name.
+        route: &'a str,
+        /// Principal id, if authenticated.
+        principal: Option<&'a str>,
+        /// Client IP, if known.
+        ip: Option<IpAddr>,
+        /// HTTP status (400, 413, 415, 422).
+        status: u16,
+    },
+    /// The configuration was refused at start-up.
+    ConfigRefused {
+        /// The setting to fix.
+        setting: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+impl Audit<'_> {
+    /// Emit the event.
+    pub fn emit(&self) {
+        match *self {
+            Self::AuthSucceeded { route, principal, ip } => tracing::debug!(
+                target: "shieldwall::audit",
+                event = "authentication_succeeded", route, principal, ip = ?ip,
+            ),
+            Self::AuthFailed { route, ip, reason } => tracing::info!(
+                target: "shieldwall::audit",
+                event = "authentication_failed", route, ip = ?ip, reason,
+            ),
+            Self::AuthzDenied { route, principal, ip } => tracing::info!(
+                target: "shieldwall::audit",
+                event = "authorization_denied", route, principal, ip = ?ip,
+            ),
+            Self::RateLimited { route, limit, principal, ip } => tracing::info!(
+                target: "shieldwall::audit",
+                event = "rate_limited", route, limit, principal = ?principal, ip = ?ip,
+            ),
+            Self::ValidationFailed { route, principal, ip, status } => tracing::info!(
+                target: "shieldwall::audit",
+                event = "validation_failed", route, principal = ?principal, ip = ?ip, status,
+            ),
+            Self::ConfigRefused { setting, reason } => tracing::error!(
+                target: "shieldwall::audit",
+                event = "configuration_refused", setting, reason,
+            ),
+        }
+    }
+}
+
+/// The outcome label of a response status.
+pub fn outcome(status: u16) -> &'static str {
+    match status {
+        401 => "unauthenticated",
+        403 => "forbidden",
+        429 => "limited",
+        400..=499 => "invalid",
+        500..=599 => "error",
+        _ => "ok",
+    }
+}
+
+/// The process's Prometheus recorder.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Install the Prometheus recorder (once per process; later calls share it).
+    pub fn install() -> Option<Self> {
+        static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+        HANDLE
+            .get_or_init(|| {
+                let buckets = [
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ];
+                PrometheusBuilder::new()
+                    .set_buckets(&buckets)
+                    .ok()?
+                    .install_recorder()
+                    .ok()
+            })
+            .clone()
+            .map(|handle| Self { handle })
+    }
+
+    /// The exposition text (Prometheus text format 0.0.4).
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Serve `GET /metrics` on its own listener (keep it off the public port).
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let m = self.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        m.render(),
+                    )
+                }
+            }),
+        );
+        axum::serve(listener, app).await
+    }
+}
+
+/// Paths whose requests are not logged one by one (probes would drown the log).
+const QUIET_PATHS: &[&str] = &["/health", "/ready"];
+
+/// The trace + metrics layer of the fixed stack.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// Service of [`ObserveLayer`].
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned());
+        let path = req.uri().path().to_owned();
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let quiet = QUIET_PATHS.contains(&path.as_str());
+        let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+        let fut = self.inner.call(req).instrument(span.clone());
+        Box::pin(async move {
+            let res = fut.await?;
+            let status = res.status().as_u16();
+            let outcome = outcome(status);
+            let elapsed = start.elapsed();
+            let route_label = res
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str().to_owned())
+                .or(route)
+                .unwrap_or_else(|| "unmatched".to_owned());
+            metrics::counter!(
+                "shieldwall_requests_total",
+                "route" => route_label.clone(),
+                "method" => method.as_str().to_owned(),
+                "outcome" => outcome,
+            )
+            .increment(1);
+            metrics::histogram!(
+                "shieldwall_request_duration_seconds",
+                "route" => route_label.clone(),
+                "outcome" => outcome,
+            )
+            .record(elapsed.as_secs_f64());
+            if !quiet {
+                let _e = span.enter();
+                tracing::info!(
+                    target: "shieldwall::access",
+                    route = ?route_label,
+                    status,
+                    outcome,
+                    micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                );
+            }
+            Ok(res)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(outcome(200), "ok");
+        assert_eq!(outcome(401), "unauthenticated");
+        assert_eq!(outcome(403), "forbidden");
+        assert_eq!(outcome(422), "invalid");
+        assert_eq!(outcome(429), "limited");
+        assert_eq!(outcome(503), "error");
+    }
+}
