@@ -298,11 +298,8 @@ fn secret() -> Result<Vec<u8>, Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // SHIELDWALL_LOG=json: JSON lines with the request id on each; RUST_LOG filters.
+    shieldwall::observe::init_logging_from_env();
     // SHIELDWALL_PROFILE; in development, a .env file (before any variable is read).
     shieldwall::config::init()?;
     let args: Vec<String> = std::env::args().skip(1).collect();

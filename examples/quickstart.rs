@@ -45,12 +45,6 @@ struct NewUser {
     age: u8,
 }
 
-/// Liveness: anyone may ask.
-#[secure(get "/health", public)]
-async fn health() -> &'static str {
-    "ok"
-}
-
 /// Who am I? Any authenticated caller.
 #[secure(get "/me", auth)]
 async fn me(user: Principal) -> Json<serde_json::Value> {
@@ -126,11 +120,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // SHIELDWALL_LOG=json: JSON lines with the request id on each; RUST_LOG filters.
+    shieldwall::observe::init_logging_from_env();
 
     // SHIELDWALL_PROFILE (development by default: a .env file is loaded first);
     // SHIELDWALL_REDIS_URL shares rate limits between instances; SHIELDWALL_TRUSTED_PROXIES
@@ -160,8 +151,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .issuer(ISSUER)
                 .audience(AUDIENCE),
         )
-        .routes(routes![health, me, create_user, get_user])
+        .routes(routes![me, create_user, get_user])
+        // GET /health (liveness) and GET /ready (readiness: Redis when configured).
+        .health(shieldwall::health::Health::new())
         .server()?;
+
+    // SHIELDWALL_METRICS_ADDR: Prometheus metrics on their own listener, never on the API port.
+    if let Ok(addr) = std::env::var("SHIELDWALL_METRICS_ADDR")
+        && let Some(metrics) = shieldwall::observe::Metrics::install()
+    {
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(metrics.serve(listener));
+    }
 
     let bound = server.bind().await?;
     let base = bound.url();

@@ -181,6 +181,7 @@ pub struct Shieldwall<S = ()> {
     revocation: Option<crate::auth::revocation::TokenState>,
     harden: crate::hardening::Hardening,
     settings: crate::config::Settings,
+    health: Option<crate::health::Health>,
 }
 
 impl<S> std::fmt::Debug for Shieldwall<S> {
@@ -227,6 +228,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             backend: Backend::Memory,
             api_keys: None,
             revocation: None,
+            health: None,
             harden: crate::hardening::Hardening::default(),
             settings: crate::config::Settings::default(),
         }
@@ -352,6 +354,14 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// the production profile refuses to build with it). Also `SHIELDWALL_DEBUG_ROUTES=true`.
     pub fn debug_routes(mut self, on: bool) -> Self {
         self.settings.debug_routes = on.then_some("`.debug_routes(true)`");
+        self
+    }
+
+    /// Serve `GET /health` (liveness) and `GET /ready` (the registered readiness checks;
+    /// a Redis check is added when Redis is configured). Public, never rate limited, not
+    /// logged request by request. See [`crate::health`].
+    pub fn health(mut self, health: crate::health::Health) -> Self {
+        self.health = Some(health);
         self
     }
 
@@ -579,6 +589,26 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         }
         if let Some(mr) = self.settings.debug_route(&policies) {
             router = router.route(crate::config::DEBUG_ROUTES_PATH, mr);
+        }
+        if let Some(mut health) = self.health.take() {
+            let (live, ready) = health.path_names();
+            if let Some(p) = policies.iter().find(|p| p.path == live || p.path == ready) {
+                return Err(BuildError::DuplicateRoute {
+                    method: p.method.as_str(),
+                    path: p.path,
+                    first: p.handler,
+                    second: "health",
+                });
+            }
+            #[cfg(feature = "redis")]
+            if let Backend::Redis(store) = &runtime.backend {
+                let store = store.clone();
+                health = health.check("redis", move || {
+                    let store = store.clone();
+                    async move { store.ping().await.map_err(|e| e.to_string()) }
+                });
+            }
+            router = router.merge(health.router());
         }
         let router = router
             .fallback(not_found)

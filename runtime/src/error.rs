@@ -214,6 +214,23 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A fixed, loggable reason (never carries request data).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing credentials",
+            Self::InvalidToken => "invalid credentials",
+            Self::MalformedCredentials(why)
+            | Self::Unparseable(why)
+            | Self::UnsupportedMediaType(why) => why,
+            Self::Forbidden { .. } => "not allowed",
+            Self::Invalid(_) => "validation failed",
+            Self::PayloadTooLarge => "body too large",
+            Self::RateLimited { .. } => "rate limited",
+            Self::Internal => "internal error",
+            Self::Unavailable => "dependency unavailable",
+        }
+    }
+
     /// The HTTP status of this rejection.
     pub fn status(&self) -> StatusCode {
         match self {

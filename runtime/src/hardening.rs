@@ -293,8 +293,9 @@ impl Hardening {
                 MakeRequestUuid,
             ))
             .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-            // Slot: trace/log layer (observability).
-            // Slot: metrics layer (observability).
+            // trace/log + metrics: one span per request carrying its id, one access line,
+            // the request counters and latency histogram.
+            .layer(crate::observe::ObserveLayer)
             .layer(CatchPanicLayer)
             .map_response(conform as fn(Response) -> Response)
             .layer(guard)

@@ -155,6 +155,11 @@ impl Audit<'_> {
     }
 }
 
+/// Response extension naming the route (its declared path) for metrics and logs; set by
+/// the generated handler, since the app-wide layers run outside axum's routing.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
 /// The outcome label of a response status.
 pub fn outcome(status: u16) -> &'static str {
     match status {
@@ -278,8 +283,8 @@ where
             let elapsed = start.elapsed();
             let route_label = res
                 .extensions()
-                .get::<MatchedPath>()
-                .map(|m| m.as_str().to_owned())
+                .get::<RouteLabel>()
+                .map(|r| r.0.to_owned())
                 .or(route)
                 .unwrap_or_else(|| "unmatched".to_owned());
             metrics::counter!(

@@ -34,6 +34,7 @@ use crate::app::Runtime;
 use crate::authz::Compiled;
 use crate::client_ip;
 use crate::error::{Rejection, conform};
+use crate::observe::Audit;
 use crate::policy::{Access, Per, Policy};
 use crate::principal::{Enforced, Principal};
 use crate::rate::{Backend, Decision, Ident, OnOutage, Quota, RateKey};
@@ -168,20 +169,27 @@ impl Guard {
         };
         let (mut parts, body) = req.into_parts();
         let mut fin = Finish::new(route.clone());
+        fin.ip = client_ip::peer(&parts).map(|p| route.runtime.proxies.client(p, &parts.headers));
         route.pre_auth_limits(&parts, &mut fin).await?;
         if let Access::Authenticated(req) = route.policy.access {
             let principal = match route.runtime.auth.authenticate(&parts, req.auth).await {
                 Ok(p) => p,
                 Err(rej) => {
-                    tracing::info!(
-                        target: "shieldwall::audit",
-                        event = "authentication_failed",
-                        handler = route.policy.handler,
-                        status = rej.status().as_u16(),
-                    );
+                    Audit::AuthFailed {
+                        route: route.policy.handler,
+                        ip: fin.ip,
+                        reason: rej.reason(),
+                    }
+                    .emit();
                     return Err(fin.reject(rej));
                 }
             };
+            Audit::AuthSucceeded {
+                route: route.policy.handler,
+                principal: principal.subject(),
+                ip: fin.ip,
+            }
+            .emit();
             route.admit(principal, &mut parts, &mut fin).await?;
         }
         parts.extensions.insert(Enforced {
@@ -234,16 +242,17 @@ impl CompiledRoute {
     ) -> Result<(), Response> {
         principal.role_mask = self.runtime.roles.mask(principal.roles());
         if !authorized(self, &principal, parts).await {
-            tracing::info!(
-                target: "shieldwall::audit",
-                event = "authorization_denied",
-                handler = self.policy.handler,
-                subject = principal.subject(),
-            );
+            Audit::AuthzDenied {
+                route: self.policy.handler,
+                principal: principal.subject(),
+                ip: fin.ip,
+            }
+            .emit();
             return Err(fin.reject(Rejection::Forbidden {
                 scopes: self.scopes.clone(),
             }));
         }
+        fin.principal = Some(principal.clone());
         for limit in self.limits.iter().filter(|l| !l.per.is_pre_auth()) {
             // `per key` charges the credential: an API key's id, else the token's subject.
             let ident = match (limit.per, principal.credential()) {
@@ -288,6 +297,8 @@ async fn authorized(route: &CompiledRoute, p: &Principal, parts: &mut Parts) -> 
 pub struct Finish {
     route: Arc<CompiledRoute>,
     decisions: Vec<(&'static str, Decision)>,
+    ip: Option<std::net::IpAddr>,
+    principal: Option<Principal>,
 }
 
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -298,6 +309,8 @@ impl Finish {
         Self {
             route,
             decisions: Vec::new(),
+            ip: None,
+            principal: None,
         }
     }
 
@@ -346,12 +359,13 @@ impl Finish {
         if d.allowed {
             Ok(())
         } else {
-            tracing::info!(
-                target: "shieldwall::audit",
-                event = "rate_limited",
-                handler = self.route.policy.handler,
-                limit = limit.name,
-            );
+            Audit::RateLimited {
+                route: self.route.policy.handler,
+                limit: limit.name,
+                principal: self.principal.as_ref().map(Principal::subject),
+                ip: self.ip,
+            }
+            .emit();
             Err(self.reject(Rejection::RateLimited {
                 retry_after: d.reset_secs,
             }))
@@ -365,6 +379,21 @@ impl Finish {
 
     /// Render a rejection, with the RateLimit fields.
     pub fn reject(&self, rej: Rejection) -> Response {
+        if matches!(
+            rej,
+            Rejection::Invalid(_)
+                | Rejection::Unparseable(_)
+                | Rejection::UnsupportedMediaType(_)
+                | Rejection::PayloadTooLarge
+        ) {
+            Audit::ValidationFailed {
+                route: self.route.policy.handler,
+                principal: self.principal.as_ref().map(Principal::subject),
+                ip: self.ip,
+                status: rej.status().as_u16(),
+            }
+            .emit();
+        }
         let res = rej.into_problem(&self.route.runtime.realm).into_response();
         self.stamp(res)
     }
@@ -380,6 +409,8 @@ impl Finish {
     }
 
     fn stamp(&self, mut res: Response) -> Response {
+        res.extensions_mut()
+            .insert(crate::observe::RouteLabel(self.route.policy.path));
         if let Some(policy) = &self.route.policy_header {
             let h = res.headers_mut();
             h.insert(RATELIMIT_POLICY.clone(), policy.clone());

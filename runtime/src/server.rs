@@ -653,6 +653,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn connections_beyond_the_cap_wait() {
+        let addr = start(Limits::default().max_connections(1)).await;
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = first.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        // The first connection stays open (keep-alive): the second waits for its slot.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
+        assert!(waited.is_err(), "served beyond the connection cap");
+        drop(first);
+        let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+            .await
+            .expect("served once the first connection closed")
+            .unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
     async fn silent_connections_are_closed() {
         let addr = start(Limits::default().header_read_timeout(Duration::from_millis(300))).await;
         let mut s = TcpStream::connect(addr).await.unwrap();

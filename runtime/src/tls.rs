@@ -541,6 +541,30 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    /// Configuration only: without a tokio runtime no ACME task starts, so nothing is
+    /// sent to Let's Encrypt (which these machines cannot reach).
+    #[cfg(feature = "acme")]
+    #[test]
+    fn acme_configuration() {
+        let d = tmp("acme");
+        let none: [&str; 0] = [];
+        assert!(matches!(
+            Tls::acme(none, &["ops@example.com"], &d, false).load(),
+            Err(TlsError::AcmeNoDomain)
+        ));
+        let loaded = Tls::acme(["api.example.com"], &["ops@example.com"], &d, false)
+            .load()
+            .unwrap();
+        assert!(loaded.acme);
+        assert!(
+            loaded
+                .config
+                .alpn_protocols
+                .contains(&b"acme-tls/1".to_vec())
+        );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     #[test]
     fn http_policy() {
         let parts = axum::http::Request::get("/a?b=1")

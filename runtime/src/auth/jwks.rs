@@ -979,7 +979,7 @@ fn rsa_bits(n: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::jwt::{Jwt, JwtConfigError};
+    use crate::auth::jwt::{Jwt, JwtConfigError, verifier_remote};
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
@@ -1312,6 +1312,43 @@ mod tests {
             .unwrap();
         assert!(untrusted.get_or_refetch("k1").await.is_none());
         assert!(untrusted.inner.failing.load(Ordering::Acquire));
+    }
+
+    /// A plain-HTTP key set on 127.0.0.1, served by `rt`.
+    fn http_server(rt: &tokio::runtime::Runtime, body: &'static str) -> String {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+            let app = axum::Router::new().route(
+                "/jwks.json",
+                axum::routing::get(move || async move { body }),
+            );
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        })
+    }
+
+    #[test]
+    fn built_outside_a_runtime_fetches_on_first_use() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = http_server(&rt, P256_SET);
+        // Built outside any runtime: nothing is spawned, and the cache is empty.
+        let jwt = Jwt::new().jwks(
+            Jwks::new(&url)
+                .unwrap()
+                .allow_http_loopback()
+                .min_refetch_interval(Duration::from_millis(100))
+                .timeout(Duration::from_secs(2)),
+        );
+        let verifier = jwt.compile().unwrap();
+        let remote = verifier_remote(&verifier);
+        assert!(!remote.inner.started.load(Ordering::Acquire));
+        assert!(remote.cached("k1").is_none());
+        // Without a runtime a lookup cannot fetch, and does not panic.
+        assert!(Inner::trigger(&remote.inner).is_none());
+        // The first use inside a runtime fetches and starts the schedule.
+        assert!(rt.block_on(remote.get_or_refetch("k1")).is_some());
+        assert!(remote.inner.started.load(Ordering::Acquire));
     }
 
     #[tokio::test]

@@ -617,6 +617,12 @@ impl JwtVerifier {
     }
 }
 
+/// The remote key set of a verifier (for the JWKS tests).
+#[cfg(test)]
+pub(crate) fn verifier_remote(v: &JwtVerifier) -> &RemoteKeys {
+    v.remote.as_ref().expect("a remote key set")
+}
+
 fn decode(token: &str, key: &VerifierKey) -> Result<Principal, Rejection> {
     let data = jsonwebtoken::decode::<StrictClaims>(token, &key.key, &key.validation)
         .map_err(|_| Rejection::InvalidToken)?;

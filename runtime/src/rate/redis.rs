@@ -176,6 +176,11 @@ impl RedisStore {
             .ok_or(StoreError::Unavailable)
     }
 
+    /// `PING`, bounded by the timeout (readiness checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(redis::cmd("PING")).await.map(|_| ())
+    }
+
     /// Run one command on the shared connection, bounded by the timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let work = async {
