@@ -345,7 +345,17 @@ impl Finish {
         let d = match &rt.backend {
             Backend::Memory => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => match redis.check(&limit.scope, &key, &limit.quota).await {
+            Backend::Redis(redis) => match {
+                let started = std::time::Instant::now();
+                let r = redis.check(&limit.scope, &key, &limit.quota).await;
+                metrics::histogram!("shieldwall_rate_store_seconds", "store" => "redis")
+                    .record(started.elapsed().as_secs_f64());
+                if r.is_err() {
+                    metrics::counter!("shieldwall_rate_store_errors_total", "store" => "redis")
+                        .increment(1);
+                }
+                r
+            } {
                 Ok(d) => d,
                 Err(_) => match self.route.on_outage {
                     OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),

@@ -603,6 +603,11 @@ impl Inner {
             Ok(r) => r,
             Err(_) => Err(FetchError::Timeout(self.cfg.timeout)),
         };
+        metrics::counter!(
+            "shieldwall_jwks_refresh_total",
+            "result" => if result.is_ok() { "ok" } else { "error" },
+        )
+        .increment(1);
         match result {
             Ok((keys, skipped)) => {
                 let old = self.snapshot();
