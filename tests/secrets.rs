@@ -384,7 +384,7 @@ async fn debug_routes_list_the_policies_in_development() {
     assert_eq!(res.status, 200, "{}", res.text);
     let routes = res.json();
     let routes = routes.as_array().unwrap();
-    assert_eq!(routes.len(), 4, "{}", res.text);
+    assert_eq!(routes.len(), 3, "{}", res.text);
     let create = routes
         .iter()
         .find(|r| r["handler"] == "create_user")
