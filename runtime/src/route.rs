@@ -345,17 +345,7 @@ impl Finish {
         let d = match &rt.backend {
             Backend::Memory => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => match {
-                let started = std::time::Instant::now();
-                let r = redis.check(&limit.scope, &key, &limit.quota).await;
-                metrics::histogram!("shieldwall_rate_store_seconds", "store" => "redis")
-                    .record(started.elapsed().as_secs_f64());
-                if r.is_err() {
-                    metrics::counter!("shieldwall_rate_store_errors_total", "store" => "redis")
-                        .increment(1);
-                }
-                r
-            } {
+            Backend::Redis(redis) => match timed_redis_check(redis, limit, &key).await {
                 Ok(d) => d,
                 Err(_) => match self.route.on_outage {
                     OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
@@ -445,6 +435,23 @@ impl Finish {
         }
         res
     }
+}
+
+/// One Redis check, recording its latency and errors as metrics.
+#[cfg(feature = "redis")]
+async fn timed_redis_check(
+    redis: &crate::rate::redis::RedisStore,
+    limit: &CompiledLimit,
+    key: &RateKey,
+) -> Result<Decision, crate::rate::StoreError> {
+    let started = std::time::Instant::now();
+    let r = redis.check(&limit.scope, key, &limit.quota).await;
+    metrics::histogram!("shieldwall_rate_store_seconds", "store" => "redis")
+        .record(started.elapsed().as_secs_f64());
+    if r.is_err() {
+        metrics::counter!("shieldwall_rate_store_errors_total", "store" => "redis").increment(1);
+    }
+    r
 }
 
 /// Reassemble a request for the last (body) argument, capped at the route's body limit.
