@@ -31,8 +31,18 @@ fn users() -> Users {
     let pw = Passwords::new();
     let mut m = HashMap::new();
     for (name, password, roles, scopes) in [
-        ("alice", "alice-password-1234", vec!["user"], vec!["profile:read"]),
-        ("root", "root-password-123456", vec!["admin"], vec!["profile:read", "users:write"]),
+        (
+            "alice",
+            "alice-password-1234",
+            vec!["user"],
+            vec!["profile:read"],
+        ),
+        (
+            "root",
+            "root-password-123456",
+            vec!["admin"],
+            vec!["profile:read", "users:write"],
+        ),
     ] {
         m.insert(
             name.to_string(),
@@ -81,7 +91,9 @@ struct TestApp {
 
 async fn app_with(issuer: TokenIssuer, jwt: Option<Jwt>) -> TestApp {
     let keys = ApiKeys::new(MemoryKeyStore::new());
-    let mut sw = Shieldwall::with_state(St { issuer: issuer.clone() });
+    let mut sw = Shieldwall::with_state(St {
+        issuer: issuer.clone(),
+    });
     if let Some(jwt) = jwt {
         sw = sw.jwt(jwt);
     }
@@ -91,11 +103,16 @@ async fn app_with(issuer: TokenIssuer, jwt: Option<Jwt>) -> TestApp {
         .routes(routes![me, logout, revoke, reports])
         .build()
         .unwrap();
-    TestApp { base: serve(router).await, keys }
+    TestApp {
+        base: serve(router).await,
+        keys,
+    }
 }
 
 fn issuer() -> TokenIssuer {
-    TokenIssuer::hs256(TSECRET.as_bytes().to_vec()).issuer(TISS).audience(TAUD)
+    TokenIssuer::hs256(TSECRET.as_bytes().to_vec())
+        .issuer(TISS)
+        .audience(TAUD)
 }
 
 async fn app() -> TestApp {
@@ -107,17 +124,30 @@ async fn token(base: &str, form: &[(&str, &str)]) -> Res {
 }
 
 async fn login(base: &str, user: &str, password: &str) -> (String, String) {
-    let r = token(base, &[("grant_type", "password"), ("username", user), ("password", password)]).await;
+    let r = token(
+        base,
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+        ],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let v = r.json();
     assert_eq!(v["token_type"], "Bearer");
     assert!(v["expires_in"].as_u64().is_some_and(|s| s > 0 && s <= 900));
-    (v["access_token"].as_str().unwrap().into(), v["refresh_token"].as_str().unwrap().into())
+    (
+        v["access_token"].as_str().unwrap().into(),
+        v["refresh_token"].as_str().unwrap().into(),
+    )
 }
 
 async fn me_status(base: &str, access: &str) -> u16 {
-    send(client().get(format!("{base}/me")).bearer_auth(access)).await.status
+    send(client().get(format!("{base}/me")).bearer_auth(access))
+        .await
+        .status
 }
 
 #[tokio::test]
@@ -130,7 +160,11 @@ async fn login_call_refresh_reuse_logout() {
     assert_eq!(me_status(&a.base, &refresh).await, 401);
 
     // Refresh rotates: a new pair, the old refresh token is spent.
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let access2 = r.json()["access_token"].as_str().unwrap().to_string();
     let refresh2 = r.json()["refresh_token"].as_str().unwrap().to_string();
@@ -138,21 +172,52 @@ async fn login_call_refresh_reuse_logout() {
     assert_eq!(me_status(&a.base, &access2).await, 200);
 
     // Reusing the old refresh token is theft: the whole family dies.
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "invalid_grant");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(me_status(&a.base, &access2).await, 401, "family access tokens revoked");
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh2)]).await;
-    assert_eq!(r.json()["error"], "invalid_grant", "the newest refresh token is dead too");
+    assert_eq!(
+        me_status(&a.base, &access2).await,
+        401,
+        "family access tokens revoked"
+    );
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh2),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.json()["error"],
+        "invalid_grant",
+        "the newest refresh token is dead too"
+    );
 
     // A fresh login, then logout: that access token and its refresh token are refused.
     let (access3, refresh3) = login(&a.base, "alice", "alice-password-1234").await;
     assert_eq!(me_status(&a.base, &access3).await, 200);
-    let r = send(client().post(format!("{base}/logout", base = a.base)).bearer_auth(&access3)).await;
+    let r = send(
+        client()
+            .post(format!("{base}/logout", base = a.base))
+            .bearer_auth(&access3),
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(me_status(&a.base, &access3).await, 401);
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh3)]).await;
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh3),
+        ],
+    )
+    .await;
     assert_eq!(r.json()["error"], "invalid_grant");
 }
 
@@ -165,7 +230,11 @@ async fn expired_access_token_is_refused_and_refresh_recovers() {
     assert_eq!(me_status(&a.base, &access).await, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(me_status(&a.base, &access).await, 401, "expired");
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let fresh = r.json()["access_token"].as_str().unwrap().to_string();
     assert_eq!(me_status(&a.base, &fresh).await, 200);
@@ -176,9 +245,19 @@ async fn admin_revokes_every_token_of_a_user() {
     let a = app().await;
     let (alice, _) = login(&a.base, "alice", "alice-password-1234").await;
     let (root, _) = login(&a.base, "root", "root-password-123456").await;
-    let r = send(client().post(format!("{}/admin/revoke/alice", a.base)).bearer_auth(&alice)).await;
+    let r = send(
+        client()
+            .post(format!("{}/admin/revoke/alice", a.base))
+            .bearer_auth(&alice),
+    )
+    .await;
     r.assert_problem(403, "forbidden");
-    let r = send(client().post(format!("{}/admin/revoke/alice", a.base)).bearer_auth(&root)).await;
+    let r = send(
+        client()
+            .post(format!("{}/admin/revoke/alice", a.base))
+            .bearer_auth(&root),
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(me_status(&a.base, &alice).await, 401);
     assert_eq!(me_status(&a.base, &root).await, 200);
@@ -187,19 +266,47 @@ async fn admin_revokes_every_token_of_a_user() {
 #[tokio::test]
 async fn uniform_errors_and_brute_force_limits() {
     let a = app().await;
-    let wrong = token(&a.base, &[("grant_type", "password"), ("username", "alice"), ("password", "nope")]).await;
-    let unknown = token(&a.base, &[("grant_type", "password"), ("username", "mallory"), ("password", "nope")]).await;
+    let wrong = token(
+        &a.base,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "nope"),
+        ],
+    )
+    .await;
+    let unknown = token(
+        &a.base,
+        &[
+            ("grant_type", "password"),
+            ("username", "mallory"),
+            ("password", "nope"),
+        ],
+    )
+    .await;
     assert_eq!((wrong.status, unknown.status), (400, 400));
-    assert_eq!(wrong.text, unknown.text, "no user enumeration through the body");
+    assert_eq!(
+        wrong.text, unknown.text,
+        "no user enumeration through the body"
+    );
     assert_eq!(wrong.json()["error"], "invalid_grant");
 
     let r = token(&a.base, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.json()["error"], "unsupported_grant_type");
-    let r = token(&a.base, &[("grant_type", "password"), ("username", "alice")]).await;
+    let r = token(
+        &a.base,
+        &[("grant_type", "password"), ("username", "alice")],
+    )
+    .await;
     assert_eq!(r.json()["error"], "invalid_request");
     let r = token(
         &a.base,
-        &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password-1234"), ("scope", "users:write")],
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password-1234"),
+            ("scope", "users:write"),
+        ],
     )
     .await;
     assert_eq!(r.json()["error"], "invalid_scope");
@@ -208,20 +315,55 @@ async fn uniform_errors_and_brute_force_limits() {
     // scope; the malformed request never reached the check): then 429, even with the
     // right password.
     for _ in 0..3 {
-        let r = token(&a.base, &[("grant_type", "password"), ("username", "alice"), ("password", "x")]).await;
+        let r = token(
+            &a.base,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "x"),
+            ],
+        )
+        .await;
         assert_eq!(r.status, 400);
     }
-    let r = token(&a.base, &[("grant_type", "password"), ("username", "alice"), ("password", "alice-password-1234")]).await;
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password-1234"),
+        ],
+    )
+    .await;
     r.assert_problem(429, "rate-limited");
     assert!(r.header("retry-after").is_some());
     // root is unaffected by alice's budget …
-    let r = token(&a.base, &[("grant_type", "password"), ("username", "root"), ("password", "root-password-123456")]).await;
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", "root-password-123456"),
+        ],
+    )
+    .await;
     assert_eq!(r.status, 200);
     // … until the per-IP limit (20/min) is spent.
     let mut statuses = Vec::new();
     for i in 0..20 {
         let u = format!("user{i}");
-        statuses.push(token(&a.base, &[("grant_type", "password"), ("username", &u), ("password", "x")]).await.status);
+        statuses.push(
+            token(
+                &a.base,
+                &[
+                    ("grant_type", "password"),
+                    ("username", &u),
+                    ("password", "x"),
+                ],
+            )
+            .await
+            .status,
+        );
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
@@ -229,8 +371,14 @@ async fn uniform_errors_and_brute_force_limits() {
 #[tokio::test]
 async fn api_keys_scopes_revocation_and_query_string() {
     let a = app().await;
-    let reader = a.keys.create(NewKey::new("billing").scopes(["reports:read"])).unwrap();
-    let other = a.keys.create(NewKey::new("crm").scopes(["contacts:read"])).unwrap();
+    let reader = a
+        .keys
+        .create(NewKey::new("billing").scopes(["reports:read"]))
+        .unwrap();
+    let other = a
+        .keys
+        .create(NewKey::new("crm").scopes(["contacts:read"]))
+        .unwrap();
     let url = format!("{}/reports", a.base);
     let r = send(client().get(&url).header("x-api-key", &reader.key)).await;
     assert_eq!((r.status, r.text.as_str()), (200, "billing"));
@@ -245,18 +393,31 @@ async fn api_keys_scopes_revocation_and_query_string() {
     r.assert_problem(400, "invalid-request");
     // a bearer token does not satisfy auth = "api_key"
     let (access, _) = login(&a.base, "alice", "alice-password-1234").await;
-    send(client().get(&url).bearer_auth(&access)).await.assert_problem(401, "unauthenticated");
+    send(client().get(&url).bearer_auth(&access))
+        .await
+        .assert_problem(401, "unauthenticated");
     // a forged secret for a real id
     let forged = format!("swk_{}_{}", reader.id, "A".repeat(43));
-    send(client().get(&url).header("x-api-key", forged)).await.assert_problem(401, "invalid-token");
+    send(client().get(&url).header("x-api-key", forged))
+        .await
+        .assert_problem(401, "invalid-token");
     // per key: 3/min (one used above)
     for _ in 0..2 {
-        assert_eq!(send(client().get(&url).header("x-api-key", &reader.key)).await.status, 200);
+        assert_eq!(
+            send(client().get(&url).header("x-api-key", &reader.key))
+                .await
+                .status,
+            200
+        );
     }
-    send(client().get(&url).header("x-api-key", &reader.key)).await.assert_problem(429, "rate-limited");
+    send(client().get(&url).header("x-api-key", &reader.key))
+        .await
+        .assert_problem(429, "rate-limited");
     // revoked
     assert!(a.keys.revoke(&other.id).unwrap());
-    send(client().get(&url).header("x-api-key", &other.key)).await.assert_problem(401, "invalid-token");
+    send(client().get(&url).header("x-api-key", &other.key))
+        .await
+        .assert_problem(401, "invalid-token");
 }
 
 // ---------------------------------------------------------------- PyJWT interoperability
@@ -276,8 +437,17 @@ fn pyjwt_available() -> bool {
 }
 
 fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3").arg("-c").arg(script).args(args).output().unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -297,7 +467,10 @@ async fn tokens_interoperate_with_pyjwt() {
         &[&access, TSECRET, TAUD, TISS],
     );
     let v: Value = serde_json::from_str(&verified).unwrap();
-    assert_eq!(v, serde_json::json!({"sub": "root", "roles": ["admin"], "typ": "at+jwt"}));
+    assert_eq!(
+        v,
+        serde_json::json!({"sub": "root", "roles": ["admin"], "typ": "at+jwt"})
+    );
     // … and rejects it under another secret (so the check above was real).
     let out = Command::new("python3")
         .args(["-c", "import sys, jwt\njwt.decode(sys.argv[1], 'x' * 40, algorithms=['HS256'], audience=sys.argv[2])", &access, TAUD])
@@ -332,7 +505,9 @@ async fn revocation_is_shared_through_redis() {
         if std::env::var("SHIELDWALL_REQUIRE_REDIS").as_deref() == Ok("1") {
             panic!("SHIELDWALL_REQUIRE_REDIS=1 but SHIELDWALL_TEST_REDIS_URL is not set");
         }
-        eprintln!("SKIPPED: SHIELDWALL_TEST_REDIS_URL is not set (the Redis tests start their own servers; this one uses CI's)");
+        eprintln!(
+            "SKIPPED: SHIELDWALL_TEST_REDIS_URL is not set (the Redis tests start their own servers; this one uses CI's)"
+        );
         return;
     };
     let store = shieldwall::rate::redis::RedisStore::new(&url).unwrap();
@@ -340,16 +515,41 @@ async fn revocation_is_shared_through_redis() {
     let a = app_with(issuer().state(state.clone()), None).await;
     let b = app_with(issuer().state(state), None).await;
     let (access, refresh) = login(&a.base, "alice", "alice-password-1234").await;
-    assert_eq!(me_status(&b.base, &access).await, 200, "instance B accepts A's token");
+    assert_eq!(
+        me_status(&b.base, &access).await,
+        200,
+        "instance B accepts A's token"
+    );
     // rotation on B is seen by A: reusing on A revokes the family everywhere
-    let r = token(&b.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &b.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = token(&a.base, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(r.json()["error"], "invalid_grant");
-    assert_eq!(me_status(&b.base, &access).await, 401, "revoked on every instance");
+    assert_eq!(
+        me_status(&b.base, &access).await,
+        401,
+        "revoked on every instance"
+    );
     // logout on B refuses the token on A
     let (access2, _) = login(&b.base, "alice", "alice-password-1234").await;
     assert_eq!(me_status(&a.base, &access2).await, 200);
-    assert_eq!(send(client().post(format!("{}/logout", b.base)).bearer_auth(&access2)).await.status, 204);
+    assert_eq!(
+        send(
+            client()
+                .post(format!("{}/logout", b.base))
+                .bearer_auth(&access2)
+        )
+        .await
+        .status,
+        204
+    );
     assert_eq!(me_status(&a.base, &access2).await, 401);
 }

@@ -46,20 +46,76 @@ async fn metrics_count_outcomes_and_parse_with_prometheus_client() {
     let base = serve(router).await;
     let alice = token("alice", &[], "");
     let c = client();
-    assert_eq!(c.get(format!("{base}/me")).send().await.unwrap().status(), 401);
-    assert_eq!(c.get(format!("{base}/me")).bearer_auth(&alice).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{base}/me")).bearer_auth(&alice).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{base}/me")).bearer_auth(&alice).send().await.unwrap().status(), 429);
-    assert_eq!(c.get(format!("{base}/admin")).bearer_auth(&alice).send().await.unwrap().status(), 403);
-    assert_eq!(c.get(format!("{base}/q?n=99")).send().await.unwrap().status(), 422);
+    assert_eq!(
+        c.get(format!("{base}/me")).send().await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        c.get(format!("{base}/me"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{base}/me"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{base}/me"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    assert_eq!(
+        c.get(format!("{base}/admin"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        c.get(format!("{base}/q?n=99"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
 
     // Served on its own listener.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let maddr = listener.local_addr().unwrap();
     tokio::spawn(metrics.serve(listener));
-    let text = c.get(format!("http://{maddr}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = c
+        .get(format!("http://{maddr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     // and not on the API port
-    assert_eq!(c.get(format!("{base}/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // The reference parser (prometheus_client) reads it; sum the samples we expect.
     let script = r#"
@@ -87,9 +143,17 @@ print(json.dumps(out))
                 .spawn()
                 .unwrap();
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{text}");
+            assert!(
+                out.status.success(),
+                "the Prometheus parser refused the exposition:\n{text}"
+            );
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
         }
         _ => {
@@ -123,7 +187,13 @@ async fn health_and_readiness() {
             Health::new()
                 .check("database", move || {
                     let up = *flag.lock().unwrap();
-                    async move { if up { Ok(()) } else { Err("connection refused: secret-dsn".into()) } }
+                    async move {
+                        if up {
+                            Ok(())
+                        } else {
+                            Err("connection refused: secret-dsn".into())
+                        }
+                    }
                 })
                 .check("slow", || async {
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -136,16 +206,29 @@ async fn health_and_readiness() {
     let c = client();
     // liveness is never rate limited
     for _ in 0..100 {
-        assert_eq!(c.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            c.get(format!("{base}/health"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     }
     let r = send(c.get(format!("{base}/ready"))).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), serde_json::json!({"status": "ready", "checks": {"database": "up", "slow": "up"}}));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status": "ready", "checks": {"database": "up", "slow": "up"}})
+    );
     *ready.lock().unwrap() = false;
     let r = send(c.get(format!("{base}/ready"))).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["checks"]["database"], "down");
-    assert!(!r.text.contains("secret-dsn"), "check errors are logged, not sent");
+    assert!(
+        !r.text.contains("secret-dsn"),
+        "check errors are logged, not sent"
+    );
 }
 
 #[test]
@@ -154,8 +237,15 @@ fn health_paths_cannot_shadow_a_route() {
     async fn own_health() -> &'static str {
         "ok"
     }
-    let e = Shieldwall::new().routes(routes![own_health]).health(Health::new()).build().unwrap_err();
-    assert!(matches!(e, shieldwall::BuildError::DuplicateRoute { .. }), "{e}");
+    let e = Shieldwall::new()
+        .routes(routes![own_health])
+        .health(Health::new())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(e, shieldwall::BuildError::DuplicateRoute { .. }),
+        "{e}"
+    );
 }
 
 /// Run the accounts example with JSON logs, drive it with real credentials and attacks,
@@ -163,7 +253,13 @@ fn health_paths_cannot_shadow_a_route() {
 #[test]
 fn logs_are_json_with_request_ids_and_never_leak_credentials() {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("accounts");
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("accounts");
     assert!(bin.exists(), "{} not built", bin.display());
     let dir = std::env::temp_dir().join(format!("sw-observe-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -180,9 +276,25 @@ fn logs_are_json_with_request_ids_and_never_leak_credentials() {
             .output()
             .unwrap()
     };
-    let out = run(&["create-key", "--owner", "billing", "--scopes", "reports:read"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let out = run(&[
+        "create-key",
+        "--owner",
+        "billing",
+        "--scopes",
+        "reports:read",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(key.starts_with("swk_"));
 
     let mut child = Command::new(&bin)
@@ -221,7 +333,9 @@ fn logs_are_json_with_request_ids_and_never_leak_credentials() {
             }
         });
     }
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("accounts started");
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("accounts started");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (access, refresh, request_ids) = rt.block_on(async {
@@ -237,7 +351,11 @@ fn logs_are_json_with_request_ids_and_never_leak_credentials() {
         ids.push(r.headers()["x-request-id"].to_str().unwrap().to_string());
         let r = c
             .post(format!("{base}/token"))
-            .form(&[("grant_type", "password"), ("username", "alice"), ("password", password)])
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", password),
+            ])
             .send()
             .await
             .unwrap();
@@ -246,18 +364,47 @@ fn logs_are_json_with_request_ids_and_never_leak_credentials() {
         let access = v["access_token"].as_str().unwrap().to_string();
         let refresh = v["refresh_token"].as_str().unwrap().to_string();
         // wrong password, a tampered token, the key in a header and in the URL, CRLF tries
-        let _ = c.post(format!("{base}/token")).form(&[("grant_type", "password"), ("username", "alice"), ("password", "wrong-password-xyz")]).send().await;
-        let _ = c.get(format!("{base}/me")).bearer_auth(format!("{access}x")).send().await;
-        let _ = c.get(format!("{base}/me")).bearer_auth(&access).send().await;
-        let _ = c.get(format!("{base}/reports")).header("x-api-key", &key).send().await;
-        let _ = c.get(format!("{base}/reports?api_key={key}")).send().await;
-        let _ = c.get(format!("{base}/me%0d%0a%7B%22forged%22%3Atrue%7D")).send().await;
         let _ = c
-            .post(format!("{base}/register"))
-            .json(&serde_json::json!({"username": "evil\r\n{\"forged\":true}", "password": password}))
+            .post(format!("{base}/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wrong-password-xyz"),
+            ])
             .send()
             .await;
-        let _ = c.post(format!("{base}/token")).form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).send().await;
+        let _ = c
+            .get(format!("{base}/me"))
+            .bearer_auth(format!("{access}x"))
+            .send()
+            .await;
+        let _ = c
+            .get(format!("{base}/me"))
+            .bearer_auth(&access)
+            .send()
+            .await;
+        let _ = c
+            .get(format!("{base}/reports"))
+            .header("x-api-key", &key)
+            .send()
+            .await;
+        let _ = c.get(format!("{base}/reports?api_key={key}")).send().await;
+        let _ = c
+            .get(format!("{base}/me%0d%0a%7B%22forged%22%3Atrue%7D"))
+            .send()
+            .await;
+        let _ = c
+            .post(format!("{base}/register"))
+            .json(
+                &serde_json::json!({"username": "evil\r\n{\"forged\":true}", "password": password}),
+            )
+            .send()
+            .await;
+        let _ = c
+            .post(format!("{base}/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+            .send()
+            .await;
         (access, refresh, ids)
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -267,19 +414,33 @@ fn logs_are_json_with_request_ids_and_never_leak_credentials() {
     let log: Vec<&String> = lines.iter().filter(|l| l.starts_with('{')).collect();
     assert!(log.len() >= 10, "too few log lines: {lines:?}");
     for l in &log {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v.get("forged").is_none(), "a forged line: {l}");
     }
     // Every request's lines carry its id; the id in the header is the one in the log.
     for id in &request_ids {
-        assert!(log.iter().any(|l| l.contains(id.as_str())), "request id {id} not logged");
+        assert!(
+            log.iter().any(|l| l.contains(id.as_str())),
+            "request id {id} not logged"
+        );
     }
-    let access_lines: Vec<&&String> = log.iter().filter(|l| l.contains("shieldwall::access")).collect();
+    let access_lines: Vec<&&String> = log
+        .iter()
+        .filter(|l| l.contains("shieldwall::access"))
+        .collect();
     assert!(!access_lines.is_empty());
-    assert!(access_lines.iter().all(|l| l.contains("request_id")), "{access_lines:?}");
+    assert!(
+        access_lines.iter().all(|l| l.contains("request_id")),
+        "{access_lines:?}"
+    );
     // Audit events are there, typed.
     let all = lines.join("\n") + &errs.lock().unwrap();
-    for ev in ["authentication_failed", "authentication_succeeded", "login_failed"] {
+    for ev in [
+        "authentication_failed",
+        "authentication_succeeded",
+        "login_failed",
+    ] {
         assert!(all.contains(ev), "no {ev} event in:\n{all}");
     }
     // No credential, in any form, anywhere in the output.

@@ -24,7 +24,13 @@ fn admin_token() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("quickstart");
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("quickstart");
     assert!(bin.exists(), "{} not built", bin.display());
     let mut child = Command::new(bin)
         .env("SHIELDWALL_ADDR", "127.0.0.1:0")
@@ -73,9 +79,18 @@ async fn sigterm_drains_in_flight_requests() {
     let in_flight = tokio::spawn(req);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 
-    let res = in_flight.await.unwrap().expect("the in-flight request was answered");
+    let res = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was answered");
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
 
     // The process exits by itself, cleanly, soon after.
@@ -89,5 +104,11 @@ async fn sigterm_drains_in_flight_requests() {
     };
     assert!(status.success(), "{status:?}");
     // and nothing listens any more
-    assert!(reqwest::Client::new().get(format!("{base}/health")).send().await.is_err());
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_err()
+    );
 }

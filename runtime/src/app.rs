@@ -31,7 +31,7 @@ use crate::auth::jwt::{Jwt, JwtConfigError};
 use crate::authz::{Compiled, RoleError, RoleHierarchy, RoleTable, expr_roles, ref_names};
 use crate::client_ip::TrustedProxies;
 use crate::clock::{Clock, MonotonicClock};
-use crate::error::{Problem, conform, sanitize_realm};
+use crate::error::{Problem, sanitize_realm};
 use crate::policy::{Access, AuthKind, Policy};
 use crate::rate::memory::MemoryStore;
 use crate::rate::{Backend, Ident, Quota};
@@ -610,16 +610,10 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             }
             router = router.merge(health.router());
         }
-        let router = router
-            .fallback(not_found)
-            .layer(axum::middleware::map_response(conform_async))
-            .with_state(self.state);
+        // The error contract (`conform`) is applied once, by the app-wide stack.
+        let router = router.fallback(not_found).with_state(self.state);
         self.harden.stack(router, &needs)
     }
-}
-
-async fn conform_async(res: axum::response::Response) -> axum::response::Response {
-    conform(res)
 }
 
 async fn not_found() -> impl IntoResponse {

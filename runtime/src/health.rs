@@ -24,9 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-type CheckFn = Arc<
-    dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
->;
+type CheckFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// The health endpoints' configuration.
 #[derive(Clone)]
@@ -40,7 +39,10 @@ pub struct Health {
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Health")
-            .field("checks", &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "checks",
+                &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +70,8 @@ impl Health {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks.push((name.into(), Arc::new(move || Box::pin(f()))));
+        self.checks
+            .push((name.into(), Arc::new(move || Box::pin(f()))));
         self
     }
 
@@ -124,7 +127,10 @@ impl Health {
         let this = Arc::new(self);
         let ready = this.clone();
         axum::Router::new()
-            .route(&this.health_path, get(|| async { Json(json!({ "status": "ok" })) }))
+            .route(
+                &this.health_path,
+                get(|| async { Json(json!({ "status": "ok" })) }),
+            )
             .route(
                 &ready.ready_path.clone(),
                 get(move || {
@@ -137,7 +143,11 @@ impl Health {
 
 async fn readiness(h: &Health) -> Response {
     let (up, checks) = h.ready().await;
-    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({ "status": if up { "ready" } else { "unavailable" }, "checks": checks });
     let mut res = (status, Json(body)).into_response();
     // The body is the answer probes read; keep it out of the problem+json rewrite.

@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -127,7 +127,11 @@ impl Audit<'_> {
     /// Emit the event.
     pub fn emit(&self) {
         match *self {
-            Self::AuthSucceeded { route, principal, ip } => tracing::debug!(
+            Self::AuthSucceeded {
+                route,
+                principal,
+                ip,
+            } => tracing::debug!(
                 target: "shieldwall::audit",
                 event = "authentication_succeeded", route, principal, ip = ?ip,
             ),
@@ -135,15 +139,29 @@ impl Audit<'_> {
                 target: "shieldwall::audit",
                 event = "authentication_failed", route, ip = ?ip, reason,
             ),
-            Self::AuthzDenied { route, principal, ip } => tracing::info!(
+            Self::AuthzDenied {
+                route,
+                principal,
+                ip,
+            } => tracing::info!(
                 target: "shieldwall::audit",
                 event = "authorization_denied", route, principal, ip = ?ip,
             ),
-            Self::RateLimited { route, limit, principal, ip } => tracing::info!(
+            Self::RateLimited {
+                route,
+                limit,
+                principal,
+                ip,
+            } => tracing::info!(
                 target: "shieldwall::audit",
                 event = "rate_limited", route, limit, principal = ?principal, ip = ?ip,
             ),
-            Self::ValidationFailed { route, principal, ip, status } => tracing::info!(
+            Self::ValidationFailed {
+                route,
+                principal,
+                ip,
+                status,
+            } => tracing::info!(
                 target: "shieldwall::audit",
                 event = "validation_failed", route, principal = ?principal, ip = ?ip, status,
             ),
@@ -171,6 +189,9 @@ pub fn outcome(status: u16) -> &'static str {
         _ => "ok",
     }
 }
+
+/// Set once a recorder is installed: without one, no metric labels are built per request.
+static METRICS_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The process's Prometheus recorder.
 #[derive(Clone)]
@@ -200,7 +221,10 @@ impl Metrics {
                     .ok()
             })
             .clone()
-            .map(|handle| Self { handle })
+            .map(|handle| {
+                METRICS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+                Self { handle }
+            })
     }
 
     /// The exposition text (Prometheus text format 0.0.4).
@@ -216,7 +240,10 @@ impl Metrics {
                 let m = self.clone();
                 async move {
                     (
-                        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
                         m.render(),
                     )
                 }
@@ -262,49 +289,41 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let start = Instant::now();
         let method = req.method().clone();
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned());
-        let path = req.uri().path().to_owned();
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
-        let quiet = QUIET_PATHS.contains(&path.as_str());
-        let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+        let quiet = QUIET_PATHS.contains(&req.uri().path());
+        let span = match req.headers().get("x-request-id").map(HeaderValue::to_str) {
+            Some(Ok(id)) => tracing::info_span!("request", request_id = %id, method = %method),
+            _ => tracing::info_span!("request", method = %method),
+        };
         let fut = self.inner.call(req).instrument(span.clone());
         Box::pin(async move {
             let res = fut.await?;
             let status = res.status().as_u16();
             let outcome = outcome(status);
-            let elapsed = start.elapsed();
-            let route_label = res
+            let route: &'static str = res
                 .extensions()
                 .get::<RouteLabel>()
-                .map(|r| r.0.to_owned())
-                .or(route)
-                .unwrap_or_else(|| "unmatched".to_owned());
-            metrics::counter!(
-                "shieldwall_requests_total",
-                "route" => route_label.clone(),
-                "method" => method.as_str().to_owned(),
-                "outcome" => outcome,
-            )
-            .increment(1);
-            metrics::histogram!(
-                "shieldwall_request_duration_seconds",
-                "route" => route_label.clone(),
-                "outcome" => outcome,
-            )
-            .record(elapsed.as_secs_f64());
+                .map_or("unmatched", |r| r.0);
+            let elapsed = start.elapsed();
+            if METRICS_ON.load(std::sync::atomic::Ordering::Relaxed) {
+                metrics::counter!(
+                    "shieldwall_requests_total",
+                    "route" => route,
+                    "method" => method.as_str().to_owned(),
+                    "outcome" => outcome,
+                )
+                .increment(1);
+                metrics::histogram!(
+                    "shieldwall_request_duration_seconds",
+                    "route" => route,
+                    "outcome" => outcome,
+                )
+                .record(elapsed.as_secs_f64());
+            }
             if !quiet {
                 let _e = span.enter();
                 tracing::info!(
                     target: "shieldwall::access",
-                    route = ?route_label,
+                    route,
                     status,
                     outcome,
                     micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),

@@ -85,7 +85,12 @@ impl MemoryKeyStore {
 
 impl ApiKeyStore for MemoryKeyStore {
     fn find(&self, id: &str) -> Result<Option<ApiKeyRecord>, KeyStoreError> {
-        Ok(self.keys.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned())
+        Ok(self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned())
     }
     fn insert(&self, record: ApiKeyRecord) -> Result<(), KeyStoreError> {
         self.keys
@@ -208,7 +213,10 @@ impl ApiKeyStore for SqliteKeyStore {
     fn revoke(&self, id: &str) -> Result<bool, KeyStoreError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let n = conn
-            .execute("UPDATE shieldwall_api_keys SET revoked = 1 WHERE id = ?1", [id])
+            .execute(
+                "UPDATE shieldwall_api_keys SET revoked = 1 WHERE id = ?1",
+                [id],
+            )
             .map_err(backend)?;
         Ok(n > 0)
     }
@@ -261,7 +269,9 @@ pub struct CreatedKey {
 
 impl std::fmt::Debug for CreatedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("CreatedKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -274,7 +284,9 @@ pub struct ApiKeys {
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeys").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("ApiKeys")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -332,7 +344,9 @@ impl ApiKeys {
             hash: sha256(secret.as_bytes()),
             roles: new.roles,
             scopes: new.scopes,
-            expires_at: new.expires_in.map(|d| unix_now().saturating_add(d.as_secs())),
+            expires_at: new
+                .expires_in
+                .map(|d| unix_now().saturating_add(d.as_secs())),
             revoked: false,
         })?;
         Ok(CreatedKey {
@@ -388,7 +402,9 @@ mod tests {
     #[test]
     fn create_verify_revoke() {
         let keys = ApiKeys::new(MemoryKeyStore::new());
-        let k = keys.create(NewKey::new("svc").roles(["r"]).scopes(["s"])).unwrap();
+        let k = keys
+            .create(NewKey::new("svc").roles(["r"]).scopes(["s"]))
+            .unwrap();
         let p = keys.verify(k.key.as_bytes()).unwrap();
         assert_eq!(p.subject(), "svc");
         assert_eq!(p.credential(), &Credential::ApiKey { id: k.id.clone() });
@@ -398,26 +414,47 @@ mod tests {
         assert!(!format!("{rec:?}").contains(secret));
         // wrong secret, unknown id, garbage
         let wrong = format!("swk_{}_{}", k.id, "A".repeat(43));
-        assert!(matches!(keys.verify(wrong.as_bytes()), Err(Rejection::InvalidToken)));
-        assert!(matches!(keys.verify(b"swk_nope_secret"), Err(Rejection::InvalidToken)));
-        assert!(matches!(keys.verify(b"garbage"), Err(Rejection::InvalidToken)));
+        assert!(matches!(
+            keys.verify(wrong.as_bytes()),
+            Err(Rejection::InvalidToken)
+        ));
+        assert!(matches!(
+            keys.verify(b"swk_nope_secret"),
+            Err(Rejection::InvalidToken)
+        ));
+        assert!(matches!(
+            keys.verify(b"garbage"),
+            Err(Rejection::InvalidToken)
+        ));
         assert!(keys.revoke(&k.id).unwrap());
-        assert!(matches!(keys.verify(k.key.as_bytes()), Err(Rejection::InvalidToken)));
+        assert!(matches!(
+            keys.verify(k.key.as_bytes()),
+            Err(Rejection::InvalidToken)
+        ));
     }
 
     #[test]
     fn expired_keys_are_refused() {
         let keys = ApiKeys::new(MemoryKeyStore::new());
-        let k = keys.create(NewKey::new("svc").expires_in(Duration::ZERO)).unwrap();
-        assert!(matches!(keys.verify(k.key.as_bytes()), Err(Rejection::InvalidToken)));
+        let k = keys
+            .create(NewKey::new("svc").expires_in(Duration::ZERO))
+            .unwrap();
+        assert!(matches!(
+            keys.verify(k.key.as_bytes()),
+            Err(Rejection::InvalidToken)
+        ));
     }
 
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_store_round_trip() {
-        let store = SqliteKeyStore::with_connection(rusqlite::Connection::open_in_memory().unwrap()).unwrap();
+        let store =
+            SqliteKeyStore::with_connection(rusqlite::Connection::open_in_memory().unwrap())
+                .unwrap();
         let keys = ApiKeys::new(store);
-        let k = keys.create(NewKey::new("svc").roles(["a", "b"]).scopes(["x"])).unwrap();
+        let k = keys
+            .create(NewKey::new("svc").roles(["a", "b"]).scopes(["x"]))
+            .unwrap();
         let p = keys.verify(k.key.as_bytes()).unwrap();
         assert_eq!(p.roles(), ["a", "b"]);
         assert_eq!(p.scopes(), ["x"]);

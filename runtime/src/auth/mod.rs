@@ -38,7 +38,14 @@ pub(crate) struct Authenticators {
 
 /// Query parameters that carry credentials in other frameworks; a request naming one is
 /// refused outright (credentials in URLs end up in logs, caches and `Referer` headers).
-const QUERY_CREDENTIALS: &[&str] = &["api_key", "apikey", "api-key", "access_token", "key", "token"];
+const QUERY_CREDENTIALS: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_token",
+    "key",
+    "token",
+];
 
 impl Authenticators {
     /// Whether some authenticator can satisfy `kind`.
@@ -69,7 +76,9 @@ impl Authenticators {
                 let mut values = parts.headers.get_all(keys.header_name()).iter();
                 let first = values.next();
                 if values.next().is_some() {
-                    return Err(Rejection::MalformedCredentials("More than one API key was sent."));
+                    return Err(Rejection::MalformedCredentials(
+                        "More than one API key was sent.",
+                    ));
                 }
                 first.map(|v| (keys, v))
             }
@@ -108,8 +117,13 @@ impl Authenticators {
         };
         let claims = p.claims();
         let get = |k: &str| claims.and_then(|c| c.get(k)).and_then(|v| v.as_str());
-        let iat = claims.and_then(|c| c.get("iat")).and_then(serde_json::Value::as_u64);
-        match state.is_revoked(get("jti"), get("fam"), p.subject(), iat).await {
+        let iat = claims
+            .and_then(|c| c.get("iat"))
+            .and_then(serde_json::Value::as_u64);
+        match state
+            .is_revoked(get("jti"), get("fam"), p.subject(), iat)
+            .await
+        {
             Ok(false) => Ok(()),
             Ok(true) => Err(Rejection::InvalidToken),
             Err(e) => {

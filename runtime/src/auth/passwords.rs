@@ -92,7 +92,10 @@ impl Passwords {
             Some(h) => (h, true),
             None => (self.dummy(), false),
         };
-        let ok = self.argon.verify_password(password.as_bytes(), &hash).is_ok();
+        let ok = self
+            .argon
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok();
         ok && known
     }
 
@@ -123,7 +126,10 @@ mod tests {
     fn length_limits() {
         let pw = Passwords::new();
         assert_eq!(pw.hash(""), Err(PasswordError::BadLength));
-        assert_eq!(pw.hash(&"x".repeat(MAX_PASSWORD_BYTES + 1)), Err(PasswordError::BadLength));
+        assert_eq!(
+            pw.hash(&"x".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(PasswordError::BadLength)
+        );
         assert!(!pw.verify(&"x".repeat(5000), None));
     }
 }

@@ -69,7 +69,10 @@ pub struct TokenState {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(feature = "redis")]
@@ -110,9 +113,12 @@ impl TokenState {
         match &self.backend {
             Backend::Memory(m) => {
                 let now = now();
-                m.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .set(key, value.to_string(), now + ttl, now);
+                m.lock().unwrap_or_else(|e| e.into_inner()).set(
+                    key,
+                    value.to_string(),
+                    now + ttl,
+                    now,
+                );
                 Ok(())
             }
             #[cfg(feature = "redis")]
@@ -151,7 +157,8 @@ impl TokenState {
 
     /// Revoke every token of `subject` issued up to now (admin revoke).
     pub async fn revoke_subject(&self, subject: &str, ttl_secs: u64) -> Result<(), StoreError> {
-        self.set(Self::k("sub", subject), &now().to_string(), ttl_secs).await
+        self.set(Self::k("sub", subject), &now().to_string(), ttl_secs)
+            .await
     }
 
     /// Whether a token with these claims is revoked.
@@ -195,7 +202,12 @@ impl TokenState {
     }
 
     /// Start a refresh family whose current token is `jti`.
-    pub async fn start_family(&self, fam: &str, jti: &str, ttl_secs: u64) -> Result<(), StoreError> {
+    pub async fn start_family(
+        &self,
+        fam: &str,
+        jti: &str,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
         self.set(Self::k("fam", fam), jti, ttl_secs).await
     }
 
@@ -218,12 +230,22 @@ impl TokenState {
                 match m.get(&Self::k("fam", fam), now) {
                     None => Ok(Rotation::Unknown),
                     Some(cur) if cur == jti => {
-                        m.set(Self::k("fam", fam), new_jti.to_string(), now + ttl_secs.max(1), now);
+                        m.set(
+                            Self::k("fam", fam),
+                            new_jti.to_string(),
+                            now + ttl_secs.max(1),
+                            now,
+                        );
                         Ok(Rotation::Rotated)
                     }
                     Some(_) => {
                         m.map.remove(&Self::k("fam", fam));
-                        m.set(Self::k("famrev", fam), "1".into(), now + ttl_secs.max(1), now);
+                        m.set(
+                            Self::k("famrev", fam),
+                            "1".into(),
+                            now + ttl_secs.max(1),
+                            now,
+                        );
                         Ok(Rotation::Reused)
                     }
                 }
@@ -232,7 +254,10 @@ impl TokenState {
             Backend::Redis(r) => {
                 let script = redis::Script::new(ROTATE);
                 let mut inv = script.key(Self::k("fam", fam));
-                inv.key(Self::k("famrev", fam)).arg(jti).arg(new_jti).arg(ttl_secs.max(1));
+                inv.key(Self::k("famrev", fam))
+                    .arg(jti)
+                    .arg(new_jti)
+                    .arg(ttl_secs.max(1));
                 let code: i64 = r.invoke(inv).await?;
                 Ok(match code {
                     1 => Rotation::Rotated,
@@ -252,9 +277,15 @@ mod tests {
     async fn rotation_and_reuse() {
         let s = TokenState::memory();
         s.start_family("f", "a", 60).await.unwrap();
-        assert_eq!(s.rotate("f", "a", "b", 60).await.unwrap(), Rotation::Rotated);
+        assert_eq!(
+            s.rotate("f", "a", "b", 60).await.unwrap(),
+            Rotation::Rotated
+        );
         assert_eq!(s.rotate("f", "a", "c", 60).await.unwrap(), Rotation::Reused);
-        assert_eq!(s.rotate("f", "b", "d", 60).await.unwrap(), Rotation::Unknown);
+        assert_eq!(
+            s.rotate("f", "b", "d", 60).await.unwrap(),
+            Rotation::Unknown
+        );
         assert!(s.is_revoked(None, Some("f"), "u", None).await.unwrap());
     }
 
@@ -266,6 +297,10 @@ mod tests {
         assert!(s.is_revoked(Some("j"), None, "u", Some(1)).await.unwrap());
         s.revoke_subject("v", 60).await.unwrap();
         assert!(s.is_revoked(None, None, "v", Some(1)).await.unwrap());
-        assert!(!s.is_revoked(None, None, "v", Some(now() + 10)).await.unwrap());
+        assert!(
+            !s.is_revoked(None, None, "v", Some(now() + 10))
+                .await
+                .unwrap()
+        );
     }
 }

@@ -88,7 +88,10 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// The user with this token subject (at refresh). Defaults to [`UserStore::find`], for
     /// stores whose subjects are usernames.
-    fn find_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
+    fn find_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
         self.find(subject)
     }
 }
@@ -167,7 +170,10 @@ pub struct TokenResponse {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn random_id() -> String {
@@ -262,7 +268,13 @@ impl TokenIssuer {
         EncodingKey::from_secret(&self.secret).map_err(|_| TokenError::Server)
     }
 
-    fn access(&self, sub: &str, roles: &[String], scope: &str, fam: &str) -> Result<String, TokenError> {
+    fn access(
+        &self,
+        sub: &str,
+        roles: &[String],
+        scope: &str,
+        fam: &str,
+    ) -> Result<String, TokenError> {
         let now = unix_now();
         let claims = json!({
             "iss": self.issuer, "aud": self.audience, "sub": sub,
@@ -291,7 +303,14 @@ impl TokenIssuer {
         jsonwebtoken::encode(&h, &claims, &self.key()?).map_err(|_| TokenError::Server)
     }
 
-    fn response(&self, sub: &str, roles: &[String], scope: &str, fam: &str, refresh_jti: &str) -> Result<TokenResponse, TokenError> {
+    fn response(
+        &self,
+        sub: &str,
+        roles: &[String],
+        scope: &str,
+        fam: &str,
+        refresh_jti: &str,
+    ) -> Result<TokenResponse, TokenError> {
         Ok(TokenResponse {
             access_token: self.access(sub, roles, scope, fam)?,
             token_type: "Bearer".into(),
@@ -303,7 +322,11 @@ impl TokenIssuer {
 
     /// Issue tokens for an authenticated user, starting a new refresh family. `scope`
     /// (space separated) must be a subset of the user's scopes; `None` grants them all.
-    pub async fn issue(&self, user: &UserRecord, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    pub async fn issue(
+        &self,
+        user: &UserRecord,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         let scope = granted_scope(&user.scopes, scope)?;
         let fam = random_id();
         let jti = random_id();
@@ -320,9 +343,17 @@ impl TokenIssuer {
     }
 
     /// Verify a refresh token and rotate its family. Reusing an old token revokes the family.
-    pub async fn rotate(&self, refresh_token: &str) -> Result<(String, String, String), TokenError> {
-        let header = jsonwebtoken::decode_header(refresh_token).map_err(|_| TokenError::InvalidGrant)?;
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("rt+jwt")) {
+    pub async fn rotate(
+        &self,
+        refresh_token: &str,
+    ) -> Result<(String, String, String), TokenError> {
+        let header =
+            jsonwebtoken::decode_header(refresh_token).map_err(|_| TokenError::InvalidGrant)?;
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("rt+jwt"))
+        {
             return Err(TokenError::InvalidGrant);
         }
         let mut v = Validation::new(Algorithm::HS256);
@@ -348,7 +379,10 @@ impl TokenIssuer {
                     subject = %c.sub,
                     "a refresh token was used twice: its family is revoked"
                 );
-                let _ = self.state.revoke_family(&c.fam, self.refresh_ttl.as_secs()).await;
+                let _ = self
+                    .state
+                    .revoke_family(&c.fam, self.refresh_ttl.as_secs())
+                    .await;
                 Err(TokenError::InvalidGrant)
             }
             Ok(Rotation::Unknown) => Err(TokenError::InvalidGrant),
@@ -360,19 +394,28 @@ impl TokenIssuer {
     pub async fn logout(&self, principal: &Principal) -> Result<(), crate::rate::StoreError> {
         let claims = principal.claims();
         let get = |k: &str| claims.and_then(|c| c.get(k)).and_then(|v| v.as_str());
-        let exp = claims.and_then(|c| c.get("exp")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let exp = claims
+            .and_then(|c| c.get("exp"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         if let Some(jti) = get("jti") {
-            self.state.revoke_jti(jti, exp.saturating_sub(unix_now()).max(1)).await?;
+            self.state
+                .revoke_jti(jti, exp.saturating_sub(unix_now()).max(1))
+                .await?;
         }
         if let Some(fam) = get("fam") {
-            self.state.revoke_family(fam, self.refresh_ttl.as_secs()).await?;
+            self.state
+                .revoke_family(fam, self.refresh_ttl.as_secs())
+                .await?;
         }
         Ok(())
     }
 
     /// Revoke every token issued to `subject` so far (admin revoke).
     pub async fn revoke_subject(&self, subject: &str) -> Result<(), crate::rate::StoreError> {
-        self.state.revoke_subject(subject, self.refresh_ttl.as_secs()).await
+        self.state
+            .revoke_subject(subject, self.refresh_ttl.as_secs())
+            .await
     }
 }
 
@@ -400,7 +443,9 @@ pub struct TokenEndpoint {
 
 impl std::fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenEndpoint").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("TokenEndpoint")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -472,13 +517,14 @@ impl TokenEndpoint {
             Err(res) => return res,
         };
         let limit = fin.body_limit();
-        let form: TokenForm = match crate::validate::form(Request::from_parts(parts, body), limit).await {
-            Ok(f) => f,
-            Err(crate::error::Rejection::PayloadTooLarge) => {
-                return fin.reject(crate::error::Rejection::PayloadTooLarge);
-            }
-            Err(_) => return fin.finish(TokenError::InvalidRequest.into_response()),
-        };
+        let form: TokenForm =
+            match crate::validate::form(Request::from_parts(parts, body), limit).await {
+                Ok(f) => f,
+                Err(crate::error::Rejection::PayloadTooLarge) => {
+                    return fin.reject(crate::error::Rejection::PayloadTooLarge);
+                }
+                Err(_) => return fin.finish(TokenError::InvalidRequest.into_response()),
+            };
         let result = match form.grant_type.as_deref() {
             Some("password") => {
                 let (Some(username), Some(password)) = (form.username, form.password) else {
@@ -486,12 +532,18 @@ impl TokenEndpoint {
                 };
                 let ident = Ident::Subject(format!("user:{}", username.to_lowercase()).into());
                 if let Err(res) = fin
-                    .charge_extra("5/min per username", "POST /token#username", self.per_username, ident)
+                    .charge_extra(
+                        "5/min per username",
+                        "POST /token#username",
+                        self.per_username,
+                        ident,
+                    )
                     .await
                 {
                     return res;
                 }
-                self.password_grant(&username, &password, form.scope.as_deref()).await
+                self.password_grant(&username, &password, form.scope.as_deref())
+                    .await
             }
             Some("refresh_token") => match form.refresh_token {
                 Some(rt) => self.refresh_grant(&rt).await,
@@ -507,13 +559,20 @@ impl TokenEndpoint {
         fin.finish(res)
     }
 
-    async fn password_grant(&self, username: &str, password: &str, scope: Option<&str>) -> Result<TokenResponse, TokenError> {
+    async fn password_grant(
+        &self,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
         let user = self.users.find(username).await.map_err(|e| {
             tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
             TokenError::Unavailable
         })?;
         // Same Argon2 work for unknown users and wrong passwords; same answer.
-        let ok = self.passwords.verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
+        let ok = self
+            .passwords
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
         match (ok, user) {
             (true, Some(user)) => self.issuer.issue(&user, scope).await,
             _ => {
@@ -526,7 +585,11 @@ impl TokenEndpoint {
     async fn refresh_grant(&self, refresh_token: &str) -> Result<TokenResponse, TokenError> {
         let (sub, fam, new_jti) = self.issuer.rotate(refresh_token).await?;
         // Roles and scopes are re-read so that a demoted user's next access token says so.
-        let user = self.users.find_subject(&sub).await.map_err(|_| TokenError::Unavailable)?;
+        let user = self
+            .users
+            .find_subject(&sub)
+            .await
+            .map_err(|_| TokenError::Unavailable)?;
         let (roles, scope) = match user {
             Some(u) if u.subject == sub => (u.roles, u.scopes.join(" ")),
             _ => (Vec::new(), String::new()),

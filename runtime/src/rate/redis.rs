@@ -182,7 +182,10 @@ impl RedisStore {
     }
 
     /// Run one command on the shared connection, bounded by the timeout.
-    pub(crate) async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: redis::Cmd,
+    ) -> Result<T, StoreError> {
         let work = async {
             let mut conn = self.conn().await?;
             cmd.query_async::<T>(&mut conn)
