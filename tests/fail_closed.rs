@@ -123,3 +123,23 @@ async fn the_same_handlers_serve_through_shieldwall() {
     let r = send(client().get(format!("{base}/status"))).await;
     assert_eq!((r.status, r.text.as_str()), (200, "status for "));
 }
+
+#[test]
+fn refused_configuration_is_an_audit_event_without_the_secret() {
+    logs();
+    let weak = "weak-secret-value-31-bytes-long";
+    assert_eq!(weak.len(), 31);
+    let e = Shieldwall::new()
+        .jwt(Jwt::hs256(weak.as_bytes().to_vec()))
+        .routes(routes![me])
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("32"), "{e}");
+    let log = logged();
+    let line = log
+        .lines()
+        .find(|l| l.contains("configuration_refused"))
+        .unwrap_or_else(|| panic!("no configuration_refused event in {log}"));
+    assert!(line.contains("shieldwall::audit"), "{line}");
+    assert!(!log.contains(weak), "the secret reached the log");
+}

@@ -121,3 +121,60 @@ async fn burst_is_separate_from_the_rate() {
     clock.advance(Duration::from_secs(1));
     assert_eq!(fire(&base, "/bursty", 10, None).await, 1);
 }
+
+// ---------------------------------------------------------------- custom stores
+
+mod custom {
+    use super::*;
+    use shieldwall::rate::{BoxFuture, Decision, Quota, RateKey, RateStore, StoreError};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store that is down: counts the calls it refuses.
+    struct Down(Arc<AtomicUsize>);
+
+    impl RateStore for Down {
+        fn check<'a>(
+            &'a self,
+            scope: &'a str,
+            _key: &'a RateKey,
+            _quota: &'a Quota,
+            _now: u64,
+        ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+            assert!(scope.ends_with("#0"), "{scope}");
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Err(StoreError::Unavailable) })
+        }
+    }
+
+    #[secure(post "/login", public, login, rate = "2/min per ip")]
+    async fn login() -> &'static str {
+        "ok"
+    }
+
+    #[secure(get "/feed", public, rate = "2/min per ip")]
+    async fn feed() -> &'static str {
+        "ok"
+    }
+
+    #[tokio::test]
+    async fn a_custom_store_and_its_outage_policy() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let router = Shieldwall::new()
+            .rate_store(Down(calls.clone()))
+            .routes(routes![login, feed])
+            .build()
+            .unwrap();
+        let base = serve(router).await;
+        // login fails closed while the store is down …
+        let r = send(client().post(format!("{base}/login"))).await;
+        r.assert_problem(503, "unavailable");
+        // … other routes enforce the quota locally.
+        assert_eq!(fire(&base, "/feed", 3, None).await, 2);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "every check asked the custom store"
+        );
+    }
+}

@@ -407,6 +407,13 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
+    /// Keep rate-limit state in a store of your own (see [`crate::rate::RateStore`]);
+    /// routes fall back to their outage policy when it errors.
+    pub fn rate_store(mut self, store: impl crate::rate::RateStore) -> Self {
+        self.backend = Backend::Custom(Arc::new(store));
+        self
+    }
+
     /// Keep rate-limit state in Redis, shared by every instance (see
     /// [`crate::rate::redis`]). Routes fall back to their outage policy when it is down.
     #[cfg(feature = "redis")]
@@ -498,7 +505,19 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     }
 
     /// Check the configuration and build the router (with the state applied).
-    pub fn build(mut self) -> Result<Router, BuildError> {
+    pub fn build(self) -> Result<Router, BuildError> {
+        self.build_checked().inspect_err(|e| {
+            // The message names the setting to fix and never carries a secret's value.
+            let reason = e.to_string();
+            crate::observe::Audit::ConfigRefused {
+                setting: "Shieldwall::build",
+                reason: &reason,
+            }
+            .emit();
+        })
+    }
+
+    fn build_checked(mut self) -> Result<Router, BuildError> {
         if self.jwt.is_none() {
             self.jwt = self.settings.env_jwt.take();
         }

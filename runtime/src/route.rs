@@ -342,17 +342,21 @@ impl Finish {
             limit: limit.index,
             ident,
         };
-        let d = match &rt.backend {
-            Backend::Memory => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
+        let shared = match &rt.backend {
+            Backend::Memory => Ok(rt.store.check(&key, &limit.quota, rt.clock.now_nanos())),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => match timed_redis_check(redis, limit, &key).await {
-                Ok(d) => d,
-                Err(_) => match self.route.on_outage {
-                    OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
-                    OnOutage::LocalFallback => {
-                        rt.store.check(&key, &limit.quota, rt.clock.now_nanos())
-                    }
-                },
+            Backend::Redis(redis) => timed_redis_check(redis, limit, &key).await,
+            Backend::Custom(store) => {
+                store
+                    .check(&limit.scope, &key, &limit.quota, rt.clock.now_nanos())
+                    .await
+            }
+        };
+        let d = match shared {
+            Ok(d) => d,
+            Err(_) => match self.route.on_outage {
+                OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
+                OnOutage::LocalFallback => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
             },
         };
         self.decisions.push((limit.name, d));

@@ -110,14 +110,72 @@ pub enum OnOutage {
     LocalFallback,
 }
 
+/// A boxed future, for the object-safe [`RateStore`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where GCRA state lives. Implemented by [`memory::MemoryStore`] and
+/// [`redis::RedisStore`]; implement it to keep limits elsewhere and install it with
+/// `Shieldwall::rate_store`. The built-in stores are dispatched without boxing; a custom
+/// store costs one boxed future per check.
+pub trait RateStore: Send + Sync + 'static {
+    /// Check and, if admitted, charge one request against the bucket named by `scope`
+    /// (stable across instances: `POST /users#0`) and `key.ident`. `now_nanos` is the
+    /// app's monotonic clock, for stores that do not have their own.
+    fn check<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>>;
+}
+
+impl RateStore for memory::MemoryStore {
+    fn check<'a>(
+        &'a self,
+        _scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        let d = memory::MemoryStore::check(self, key, quota, now_nanos);
+        Box::pin(std::future::ready(Ok(d)))
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RateStore for redis::RedisStore {
+    fn check<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        _now_nanos: u64,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(redis::RedisStore::check(self, scope, key, quota))
+    }
+}
+
 /// Where the app keeps its rate-limit state.
-#[derive(Debug)]
 pub(crate) enum Backend {
     /// This process's memory.
     Memory,
     /// Shared through Redis, with the local store as the outage fallback.
     #[cfg(feature = "redis")]
     Redis(redis::RedisStore),
+    /// A user-supplied store, with the local store as the outage fallback.
+    Custom(std::sync::Arc<dyn RateStore>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.fmt(f),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
 }
 
 /// GCRA on one stored TAT. Returns the decision and the TAT to store (if admitted).
