@@ -74,3 +74,39 @@ async fn trusted_proxy_uses_the_real_clients_bucket() {
     assert_eq!(status(&base, Some("2001:db8:1:2:ffff::1")).await, 429);
     assert_eq!(status(&base, Some("2001:db8:1:3::1")).await, 200);
 }
+
+#[tokio::test]
+async fn request_ids_are_kept_only_from_trusted_proxies() {
+    let id = "proxy-7f3a2c";
+    let untrusted = app(TrustedProxies::none()).await;
+    let r = client()
+        .get(format!("{untrusted}/login"))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap();
+    let got = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(got, id, "a client cannot choose its request id");
+    assert_eq!(got.len(), 36, "a fresh UUID: {got}");
+
+    let trusted = app(TrustedProxies::parse(["127.0.0.1/32"]).unwrap()).await;
+    let r = client()
+        .get(format!("{trusted}/login"))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-request-id"],
+        id,
+        "the trusted proxy's id follows the request"
+    );
+    // even from a trusted proxy, a malformed id is replaced
+    let r = client()
+        .get(format!("{trusted}/login"))
+        .header("x-request-id", "a b")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.headers()["x-request-id"], "a b");
+}

@@ -431,6 +431,14 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
 
     // ---- app-wide hardening (see crate::hardening) ----
 
+    /// Report every 5xx response and caught panic to Sentry, credentials and bodies
+    /// scrubbed (feature `sentry`; see [`crate::sentry`]).
+    #[cfg(feature = "sentry")]
+    pub fn sentry(mut self, sentry: crate::sentry::SentryConfig) -> Self {
+        self.harden.sentry = Some(sentry);
+        self
+    }
+
     /// The hosts this app answers to (default: loopback only; see [`crate::hosts`]).
     pub fn allowed_hosts(mut self, hosts: crate::hosts::AllowedHosts) -> Self {
         self.harden.hosts = hosts;
@@ -631,7 +639,8 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         }
         // The error contract (`conform`) is applied once, by the app-wide stack.
         let router = router.fallback(not_found).with_state(self.state);
-        self.harden.stack(router, &needs)
+        self.harden
+            .stack_with_proxies(router, &needs, runtime.proxies.clone())
     }
 }
 

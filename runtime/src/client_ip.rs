@@ -174,9 +174,12 @@ fn parse_node(s: &str) -> Option<IpAddr> {
 
 /// The socket peer's address, if the server recorded it.
 pub fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
+    peer_of(&parts.extensions)
+}
+
+/// The socket peer's address from a request's extensions.
+pub fn peer_of(ext: &axum::http::Extensions) -> Option<IpAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_canonical())
 }
 

@@ -47,6 +47,7 @@
 //! | `SHIELDWALL_MAX_CONNECTIONS` | connections served at once (default 4096) |
 //! | `SHIELDWALL_REQUEST_TIMEOUT_SECS` | request timeout in seconds (default 30) |
 //! | `SHIELDWALL_STATIC_DIR`, `SHIELDWALL_STATIC_PATH` | serve a directory (at `/static` unless the path is given) |
+//! | `SHIELDWALL_SENTRY_DSN`, `SHIELDWALL_SENTRY_ENVIRONMENT` | feature `sentry`: report 5xx and panics (see `crate::sentry`) |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,6 +56,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::client_ip::TrustedProxies;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{Method, request::Parts};
@@ -90,6 +92,8 @@ pub(crate) struct Hardening {
     pub(crate) limits: Limits,
     pub(crate) addr: Option<String>,
     pub(crate) http_addr: Option<String>,
+    #[cfg(feature = "sentry")]
+    pub(crate) sentry: Option<crate::sentry::SentryConfig>,
 }
 
 /// What the routes need from CORS: their methods, and whether any authenticates or takes
@@ -233,6 +237,15 @@ impl Hardening {
             let at = get("SHIELDWALL_STATIC_PATH").unwrap_or_else(|| "/static".into());
             self.statics.push(StaticFiles::new(at.trim(), dir.trim()));
         }
+        #[cfg(feature = "sentry")]
+        if let Some(dsn) = get("SHIELDWALL_SENTRY_DSN") {
+            let mut cfg = crate::sentry::SentryConfig::new(&dsn)
+                .map_err(|e| invalid("SHIELDWALL_SENTRY_DSN", e.to_string()))?;
+            if let Some(env) = get("SHIELDWALL_SENTRY_ENVIRONMENT") {
+                cfg = cfg.environment(env.trim());
+            }
+            self.sentry = Some(cfg);
+        }
         Ok(())
     }
 
@@ -247,10 +260,17 @@ impl Hardening {
     }
 
     /// Wrap the router in the fixed layer stack.
-    pub(crate) fn stack(
+    #[cfg(test)]
+    pub(crate) fn stack(&self, router: Router, needs: &RouteNeeds) -> Result<Router, BuildError> {
+        self.stack_with_proxies(router, needs, TrustedProxies::none())
+    }
+
+    /// The stack, keeping an incoming `X-Request-Id` only from a trusted proxy.
+    pub(crate) fn stack_with_proxies(
         &self,
         mut router: Router,
         needs: &RouteNeeds,
+        proxies: TrustedProxies,
     ) -> Result<Router, BuildError> {
         self.validate()?;
         for s in &self.statics {
@@ -286,8 +306,20 @@ impl Hardening {
                 headers: self.headers.compile(),
             }),
         };
+        #[allow(unused_mut)]
+        let mut core: BoxCloneSyncService<Request, Response, Infallible> = BoxCloneSyncService::new(
+            ServiceBuilder::new()
+                .map_response(conform as fn(Response) -> Response)
+                .layer(guard)
+                .service(inner),
+        );
+        // Error tracking sees the final responses and a panic's message on its way up.
+        #[cfg(feature = "sentry")]
+        if let Some(sentry) = &self.sentry {
+            core = BoxCloneSyncService::new(sentry.layer().layer(core));
+        }
         let svc = ServiceBuilder::new()
-            .map_request(strip_request_id as fn(Request) -> Request)
+            .map_request(move |req: Request| keep_request_id_from_trusted_proxy(req, &proxies))
             .layer(SetRequestIdLayer::new(
                 X_REQUEST_ID.clone(),
                 MakeRequestUuid,
@@ -297,9 +329,7 @@ impl Hardening {
             // the request counters and latency histogram.
             .layer(crate::observe::ObserveLayer)
             .layer(CatchPanicLayer)
-            .map_response(conform as fn(Response) -> Response)
-            .layer(guard)
-            .service(inner);
+            .service(core);
         Ok(Router::new().fallback_service(svc))
     }
 
@@ -320,8 +350,17 @@ impl Hardening {
     }
 }
 
-fn strip_request_id(mut req: Request) -> Request {
-    req.headers_mut().remove(&X_REQUEST_ID);
+/// A client's own `X-Request-Id` is dropped (a fresh one is generated); one set by a
+/// trusted proxy (see [`crate::client_ip`]) is kept, so ids follow a request across hops.
+fn keep_request_id_from_trusted_proxy(mut req: Request, proxies: &TrustedProxies) -> Request {
+    let trusted = !proxies.is_empty()
+        && crate::client_ip::peer_of(req.extensions()).is_some_and(|p| proxies.is_trusted(p));
+    let valid = req.headers().get(&X_REQUEST_ID).is_some_and(|v| {
+        !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if !(trusted && valid) {
+        req.headers_mut().remove(&X_REQUEST_ID);
+    }
     req
 }
 

@@ -29,6 +29,8 @@ pub mod principal;
 pub mod rate;
 pub mod route;
 pub mod secrets;
+#[cfg(feature = "sentry")]
+pub mod sentry;
 pub mod server;
 pub mod static_files;
 pub mod tls;

@@ -53,7 +53,7 @@ use tower::{Layer, Service};
 
 use crate::fallback::X_REQUEST_ID;
 use crate::observe::RouteLabel;
-use crate::tls::Transport;
+use crate::server::Transport;
 
 /// Replacement for a scrubbed header value.
 pub const FILTERED: &str = "[Filtered]";
@@ -507,7 +507,10 @@ where
                 Ok(Ok(res)) => {
                     let status = res.status().as_u16();
                     if status >= 500 {
-                        let route = res.extensions().get::<RouteLabel>().map_or(path, |r| r.0.to_string());
+                        let route = res
+                            .extensions()
+                            .get::<RouteLabel>()
+                            .map_or(path, |r| r.0.to_string());
                         let event = seen.event(&reporter.cfg, status, &route, None);
                         reporter.report(event, new_event_id());
                     }
@@ -515,8 +518,7 @@ where
                 }
                 Ok(Err(e)) => match e {},
                 Err(panic) => {
-                    let event =
-                        seen.event(&reporter.cfg, 500, &path, Some(panic_message(&*panic)));
+                    let event = seen.event(&reporter.cfg, 500, &path, Some(panic_message(&*panic)));
                     reporter.report(event, new_event_id());
                     std::panic::resume_unwind(panic)
                 }
@@ -534,8 +536,16 @@ mod tests {
         let c = SentryConfig::new("https://abc@o1.ingest.sentry.io/42").unwrap();
         assert_eq!(c.endpoint(), "https://o1.ingest.sentry.io/api/42/envelope/");
         let c = SentryConfig::new("http://k:s@127.0.0.1:9000/sub/path/7").unwrap();
-        assert_eq!(c.endpoint(), "http://127.0.0.1:9000/sub/path/api/7/envelope/");
-        for bad in ["o1.sentry.io/42", "https://o1.sentry.io/42", "ftp://k@h/1", "https://k@h/"] {
+        assert_eq!(
+            c.endpoint(),
+            "http://127.0.0.1:9000/sub/path/api/7/envelope/"
+        );
+        for bad in [
+            "o1.sentry.io/42",
+            "https://o1.sentry.io/42",
+            "ftp://k@h/1",
+            "https://k@h/",
+        ] {
             assert!(SentryConfig::new(bad).is_err(), "{bad}");
         }
     }
