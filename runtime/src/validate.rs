@@ -174,6 +174,10 @@ fn is_json(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
+    // The common case without a full media-type parse.
+    if ct.eq_ignore_ascii_case("application/json") {
+        return true;
+    }
     let Ok(mime) = ct.parse::<mime::Mime>() else {
         return false;
     };
@@ -197,6 +201,11 @@ pub async fn json<T: DeserializeOwned>(req: Request, limit: u64) -> Result<T, Re
         ));
     }
     let (_, bytes) = read_body(req, limit).await?;
+    // Fast path: plain serde_json. Only a failing body is parsed again to find the path of
+    // the offending field.
+    if let Ok(value) = serde_json::from_slice(&bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
     de.end()
