@@ -65,6 +65,8 @@ pub use shieldwall_runtime::tls::{HttpPolicy, Tls};
 pub use shieldwall_runtime::config::Profile;
 pub use shieldwall_runtime::crypto::{Encrypted, Keyring};
 pub use shieldwall_runtime::secrets::Secret;
+#[cfg(feature = "sentry")]
+pub use shieldwall_runtime::sentry;
 pub use shieldwall_runtime::{config, crypto, health, observe, secrets};
 
 /// Build the route list for [`Shieldwall::routes`] from `#[secure]` handlers.

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use serde_json::Value;
 use shieldwall::prelude::*;
-use shieldwall_runtime::sentry::SentryConfig;
+use shieldwall::sentry::SentryConfig;
 
 #[secure(post "/fail", auth)]
 async fn fail(user: Principal) -> StatusCode {

@@ -571,6 +571,22 @@ mod tests {
     }
 
     #[test]
+    fn env_variable() {
+        let mut h = crate::hardening::Hardening::default();
+        h.env(|k| (k == "SHIELDWALL_SENTRY_DSN").then(|| "http://k@127.0.0.1:9/3".into()))
+            .unwrap();
+        assert_eq!(
+            h.sentry.unwrap().endpoint(),
+            "http://127.0.0.1:9/api/3/envelope/"
+        );
+        let mut h = crate::hardening::Hardening::default();
+        let err = h
+            .env(|k| (k == "SHIELDWALL_SENTRY_DSN").then(|| "nonsense".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("SHIELDWALL_SENTRY_DSN"), "{err}");
+    }
+
+    #[test]
     fn envelope_shape() {
         let id = new_event_id();
         assert_eq!(id.len(), 32);
