@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use axum::Router;
 use axum::routing::get;
 use common::*;
@@ -22,36 +19,6 @@ async fn status(who: Option<Principal>) -> String {
         "status for {}",
         who.map(|p| p.subject().to_string()).unwrap_or_default()
     )
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let cap = Capture::default();
-        let writer = cap.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        cap
-    })
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
 }
 
 #[tokio::test]

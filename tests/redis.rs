@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -124,74 +122,16 @@ async fn keys_with_ttl(url: &str) -> Vec<(String, i64)> {
     out
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let cap = Capture::default();
-        let w = cap.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .init();
-        cap
-    })
-}
-
 // ---------------------------------------------------------------- two processes, one Redis
-
-struct Quickstart {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const QS_SECRET: &str = "two-process-test-secret-0123456789abcdef";
 
-/// Start the quickstart example (built by `cargo test` next to this test binary).
-fn quickstart(redis_url: &str) -> Quickstart {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join("quickstart");
-    assert!(bin.exists(), "{} not built", bin.display());
-    let mut child = Command::new(bin)
-        .env("SHIELDWALL_ADDR", "127.0.0.1:0")
-        .env("SHIELDWALL_REDIS_URL", redis_url)
-        .env("SHIELDWALL_JWT_SECRET", QS_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("quickstart exited").unwrap();
-        if let Some(rest) = line.strip_prefix("shieldwall quickstart listening on ") {
-            break rest.trim().to_string();
-        }
-    };
-    // keep draining stdout so the child never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    Quickstart { child, base }
+/// The quickstart example (built by `cargo test` next to this test binary) on this Redis.
+fn quickstart(redis_url: &str) -> Example {
+    start_quickstart(&[
+        ("SHIELDWALL_REDIS_URL", redis_url),
+        ("SHIELDWALL_JWT_SECRET", QS_SECRET),
+    ])
 }
 
 fn quickstart_token(sub: &str) -> String {
@@ -354,7 +294,7 @@ async fn outage_policy_holds_and_limiting_resumes() {
             .filter(|l| l.contains(what) && l.contains(&format!("127.0.0.1:{port}")))
             .count()
     };
-    let log = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let log = logged();
     assert_eq!(ours(&log, "rate store outage"), 1, "logged once: {log}");
 
     // Redis comes back on the same port: limiting resumes without restarting the app.
@@ -373,7 +313,7 @@ async fn outage_policy_holds_and_limiting_resumes() {
         "{keys:?}"
     );
     assert!(keys.iter().all(|(_, ttl)| *ttl > 0), "{keys:?}");
-    let log = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+    let log = logged();
     assert_eq!(ours(&log, "rate store recovered"), 1, "{log}");
     assert_eq!(ours(&log, "rate store outage"), 1, "{log}");
 }

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,32 +22,9 @@ fn admin_token() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_requests() {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("quickstart");
-    assert!(bin.exists(), "{} not built", bin.display());
-    let mut child = Command::new(bin)
-        .env("SHIELDWALL_ADDR", "127.0.0.1:0")
-        .env("SHIELDWALL_JWT_SECRET", SECRET)
-        .env_remove("SHIELDWALL_REDIS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("quickstart exited").unwrap();
-        if let Some(rest) = line.strip_prefix("shieldwall quickstart listening on ") {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let qs = start_quickstart(&[("SHIELDWALL_JWT_SECRET", SECRET), ("RUST_LOG", "info")]);
+    let base = qs.base.clone();
+    let mut qs = qs;
 
     // A client that sends its body slowly: in flight when SIGTERM arrives.
     let body = r#"{"username":"slow","email":"slow@example.com","age":30}"#;
@@ -78,7 +54,7 @@ async fn sigterm_drains_in_flight_requests() {
         .send();
     let in_flight = tokio::spawn(req);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let pid = child.id().to_string();
+    let pid = qs.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -96,7 +72,7 @@ async fn sigterm_drains_in_flight_requests() {
     // The process exits by itself, cleanly, soon after.
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = qs.child.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "did not exit after SIGTERM");

@@ -98,3 +98,93 @@ pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+// ---------------------------------------------------------------- captured logs
+
+/// Log lines captured in memory by a global subscriber (installed once per test binary).
+#[derive(Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Install the capturing subscriber (idempotent) and return the capture.
+pub fn logs() -> &'static Capture {
+    static LOGS: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let cap = Capture::default();
+        let writer = cap.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        cap
+    })
+}
+
+/// Everything logged so far.
+pub fn logged() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+}
+
+// ---------------------------------------------------------------- example processes
+
+/// An example binary built by `cargo test` next to this test binary.
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(bin.exists(), "{} not built", bin.display());
+    bin
+}
+
+/// A running example process; killed when dropped.
+pub struct Example {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the quickstart on 127.0.0.1:0 with these variables and wait until it listens.
+pub fn start_quickstart(envs: &[(&str, &str)]) -> Example {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(example_bin("quickstart"));
+    cmd.env("SHIELDWALL_ADDR", "127.0.0.1:0")
+        .env_remove("SHIELDWALL_REDIS_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("quickstart exited").unwrap();
+        if let Some(rest) = line.strip_prefix("shieldwall quickstart listening on ") {
+            break rest.trim().to_string();
+        }
+    };
+    // keep draining stdout so the child never blocks on a full pipe
+    std::thread::spawn(move || for _ in lines {});
+    Example { child, base }
+}
