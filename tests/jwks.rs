@@ -685,3 +685,60 @@ async fn static_keys_and_a_key_set_combine() {
     app.accepts(&local).await;
     assert_eq!(idp.fetches(), 1, "a static kid never fetches");
 }
+
+// ---- readiness -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn readiness_reports_the_key_set() {
+    let k1 = es256("k1");
+    let idp = Idp::start(vec![k1.jwk.clone()]).await;
+    idp.set_mode(Mode::Error);
+    let jwks = fast(Jwks::new(idp.url()).expect("a JWKS URL"));
+    let router = Shieldwall::new()
+        .jwt(Jwt::new().jwks(jwks).issuer(&idp.base).audience(AUDIENCE))
+        .routes(routes![me])
+        .health(shieldwall::health::Health::new())
+        .build()
+        .expect("a secure configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(shieldwall::serve(router, listener));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let ready = |c: reqwest::Client| {
+        let base = base.clone();
+        async move {
+            let r = c
+                .get(format!("{base}/ready"))
+                .send()
+                .await
+                .expect("answers");
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.expect("json");
+            (
+                status,
+                v["checks"]["jwks"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        ready(client.clone()).await,
+        (503, "down".to_owned()),
+        "no key set yet"
+    );
+    idp.set_mode(Mode::Serve);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if ready(client.clone()).await == (200, "up".to_owned()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

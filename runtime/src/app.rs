@@ -635,6 +635,30 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
                     async move { store.ping().await.map_err(|e| e.to_string()) }
                 });
             }
+            if runtime
+                .auth
+                .jwt
+                .as_ref()
+                .and_then(|v| v.jwks_loaded())
+                .is_some()
+            {
+                let rt = runtime.clone();
+                health = health.check("jwks", move || {
+                    let loaded = rt
+                        .auth
+                        .jwt
+                        .as_ref()
+                        .and_then(|v| v.jwks_loaded())
+                        .unwrap_or(false);
+                    async move {
+                        if loaded {
+                            Ok(())
+                        } else {
+                            Err("no key set loaded yet".to_string())
+                        }
+                    }
+                });
+            }
             router = router.merge(health.router());
         }
         // The error contract (`conform`) is applied once, by the app-wide stack.

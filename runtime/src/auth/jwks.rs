@@ -469,6 +469,11 @@ impl fmt::Debug for RemoteKeys {
 }
 
 impl RemoteKeys {
+    /// Readiness: whether a key set has been loaded (the last good one counts).
+    pub(crate) fn is_loaded(&self) -> bool {
+        !self.inner.snapshot().is_empty()
+    }
+
     /// Whether some key of this set could verify `alg`.
     pub(crate) fn allows(&self, alg: Algorithm) -> bool {
         self.inner.cfg.algorithms.contains(&alg)

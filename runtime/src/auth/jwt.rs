@@ -553,6 +553,11 @@ enum Lookup<'a> {
 }
 
 impl JwtVerifier {
+    /// Readiness of the remote key set: `None` without one, else whether keys are loaded.
+    pub(crate) fn jwks_loaded(&self) -> Option<bool> {
+        self.remote.as_ref().map(RemoteKeys::is_loaded)
+    }
+
     /// Verify a bearer token and build its principal, without waiting: a token whose `kid`
     /// is neither a static key nor in the cached remote key set is refused. Requests use
     /// [`JwtVerifier::verify_async`], which may refetch the remote key set first.
