@@ -387,6 +387,28 @@ async fn scheduled_refresh_rotates_keys_in_the_background() {
     app.refuses(&k1).await;
 }
 
+#[tokio::test]
+async fn a_withdrawn_keys_tokens_are_refused_even_once_cached() {
+    let k1 = es256("k1");
+    let k2 = es256("k2");
+    let idp = Idp::start(vec![k1.jwk.clone(), k2.jwk.clone()]).await;
+    let app = App::with_jwks(&idp, |j| j.refresh_every(Duration::from_millis(300))).await;
+    // One token string, sent again and again: from the second request on it is answered
+    // from the verified-token cache.
+    let t1 = token(&k1, &app.issuer);
+    for _ in 0..3 {
+        assert_eq!(app.call(&t1).await.0, 200);
+    }
+    idp.set_keys(vec![k2.jwk.clone()]);
+    idp.wait_for_fetches_over(idp.fetches()).await;
+    assert_eq!(
+        app.call(&t1).await.0,
+        401,
+        "the key is gone, so is its cached token"
+    );
+    app.accepts(&k2).await;
+}
+
 // ---- the provider cannot be hammered -----------------------------------------------------
 
 /// `n` tokens naming random kids. Their signatures are never checked (an unknown kid is

@@ -30,6 +30,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::jwks::{Jwks, JwksConfigError, RemoteKeys};
+use super::token_cache::{KeyRef, TokenCache};
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -319,6 +320,7 @@ pub struct Jwt {
     leeway: Duration,
     accepted_typ: Vec<String>,
     allow_missing_typ: bool,
+    cache_capacity: usize,
 }
 
 impl Jwt {
@@ -332,6 +334,7 @@ impl Jwt {
             leeway: DEFAULT_LEEWAY,
             accepted_typ: vec!["at+jwt".into(), "application/at+jwt".into(), "JWT".into()],
             allow_missing_typ: true,
+            cache_capacity: super::token_cache::DEFAULT_CAPACITY,
         }
     }
 
@@ -395,6 +398,15 @@ impl Jwt {
         self
     }
 
+    /// How many verified tokens to remember (default 4096; 0 turns the cache off). A
+    /// remembered token skips signature verification and claim parsing on its next
+    /// requests, while `exp`, `nbf`, the key that verified it and revocation are still
+    /// checked every time; see [`crate::auth::token_cache`].
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
     /// Only accept these `typ` header values (case-insensitive), and require `typ`.
     /// The default accepts `at+jwt`, `application/at+jwt`, `JWT` or no `typ`.
     pub fn require_typ<I: IntoIterator<Item = T>, T: Into<String>>(mut self, typs: I) -> Self {
@@ -437,6 +449,7 @@ impl Jwt {
             remote,
             accepted_typ: self.accepted_typ.clone(),
             allow_missing_typ: self.allow_missing_typ,
+            cache: TokenCache::new(self.cache_capacity, self.leeway.as_secs()),
         })
     }
 }
@@ -511,6 +524,7 @@ pub struct JwtVerifier {
     remote: Option<RemoteKeys>,
     accepted_typ: Vec<String>,
     allow_missing_typ: bool,
+    cache: Option<TokenCache>,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -562,11 +576,15 @@ impl JwtVerifier {
     /// is neither a static key nor in the cached remote key set is refused. Requests use
     /// [`JwtVerifier::verify_async`], which may refetch the remote key set first.
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(p) = self.cached(token, now) {
+            return Ok(p);
+        }
         match self.lookup(token)? {
-            Lookup::Static(key) => decode(token, key),
+            Lookup::Static(key) => self.decode_and_cache(token, key, KeyRef::Static, now),
             Lookup::Remote(remote, kid) => {
                 let key = remote.cached(&kid).ok_or(Rejection::InvalidToken)?;
-                decode(token, &key)
+                self.decode_and_cache(token, &key, KeyRef::Remote(kid, key.clone()), now)
             }
         }
     }
@@ -575,16 +593,50 @@ impl JwtVerifier {
     /// refetches the set (at most once per `min_refetch_interval`, one fetch shared by all
     /// waiting requests, each waiting at most the fetch timeout) before refusing the token.
     pub async fn verify_async(&self, token: &str) -> Result<Principal, Rejection> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(p) = self.cached(token, now) {
+            return Ok(p);
+        }
         match self.lookup(token)? {
-            Lookup::Static(key) => decode(token, key),
+            Lookup::Static(key) => self.decode_and_cache(token, key, KeyRef::Static, now),
             Lookup::Remote(remote, kid) => {
                 let key = remote
                     .get_or_refetch(&kid)
                     .await
                     .ok_or(Rejection::InvalidToken)?;
-                decode(token, &key)
+                self.decode_and_cache(token, &key, KeyRef::Remote(kid, key.clone()), now)
             }
         }
+    }
+
+    /// A token verified before, still live, whose key is still loaded.
+    fn cached(&self, token: &str, now: u64) -> Option<Principal> {
+        self.cache.as_ref()?.get(token, now, |kid, key| {
+            self.remote
+                .as_ref()
+                .and_then(|r| r.cached(kid))
+                .is_some_and(|current| std::sync::Arc::ptr_eq(&current, key))
+        })
+    }
+
+    fn decode_and_cache(
+        &self,
+        token: &str,
+        key: &VerifierKey,
+        key_ref: KeyRef,
+        now: u64,
+    ) -> Result<Principal, Rejection> {
+        let p = decode(token, key)?;
+        if let Some(cache) = &self.cache {
+            cache.insert(token, &p, key_ref, now);
+        }
+        Ok(p)
+    }
+
+    /// Tokens in the verified-token cache.
+    #[cfg(test)]
+    pub(crate) fn cached_tokens(&self) -> usize {
+        self.cache.as_ref().map_or(0, TokenCache::len)
     }
 
     /// The header checks that need no key, then the key the header leads to.
@@ -825,6 +877,61 @@ mod tests {
         assert_eq!(p.subject(), "alice");
         assert_eq!(p.roles(), ["admin"]);
         assert_eq!(p.scopes(), ["a", "b"]);
+    }
+
+    #[test]
+    fn cached_tokens_still_expire() {
+        let v = Jwt::hs256(SECRET).leeway(Duration::ZERO).compile().unwrap();
+        let t = mint(serde_json::json!({"sub": "alice", "exp": now() + 1}));
+        assert!(v.verify(&t).is_ok());
+        assert_eq!(v.cached_tokens(), 1, "a verified token is cached");
+        assert!(v.verify(&t).is_ok(), "served from the cache");
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(
+            matches!(v.verify(&t), Err(Rejection::InvalidToken)),
+            "an expired token is refused even though it was cached"
+        );
+    }
+
+    #[test]
+    fn cached_tokens_wait_for_nbf() {
+        // Verified with a large leeway, so nbf in the future passes; the cache must apply
+        // the same rule, not a looser one: a second verifier without leeway refuses.
+        let t = mint(serde_json::json!({"sub": "a", "exp": now() + 600, "nbf": now() + 300}));
+        let strict = Jwt::hs256(SECRET).leeway(Duration::ZERO).compile().unwrap();
+        assert!(strict.verify(&t).is_err());
+        assert!(strict.verify(&t).is_err());
+        assert_eq!(strict.cached_tokens(), 0, "a refused token is never cached");
+    }
+
+    #[test]
+    fn cache_compares_the_whole_token() {
+        let v = Jwt::hs256(SECRET).compile().unwrap();
+        let t = mint(serde_json::json!({"sub": "alice", "exp": now() + 60, "roles": ["admin"]}));
+        assert!(v.verify(&t).is_ok());
+        // Same header and claims, a different signature: never the cached principal.
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(matches!(v.verify(&forged), Err(Rejection::InvalidToken)));
+        // A prefix of the cached token is not it either.
+        assert!(v.verify(&t[..t.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn cache_is_bounded_and_can_be_off() {
+        let v = Jwt::hs256(SECRET).token_cache(64).compile().unwrap();
+        for i in 0..1000 {
+            let t = mint(serde_json::json!({"sub": format!("u{i}"), "exp": now() + 60}));
+            assert!(v.verify(&t).is_ok());
+        }
+        assert!(v.cached_tokens() <= 64, "{}", v.cached_tokens());
+        assert!(v.cached_tokens() >= 32, "{}", v.cached_tokens());
+        let off = Jwt::hs256(SECRET).token_cache(0).compile().unwrap();
+        let t = mint(serde_json::json!({"sub": "a", "exp": now() + 60}));
+        assert!(off.verify(&t).is_ok());
+        assert_eq!(off.cached_tokens(), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod passwords;
 pub mod revocation;
+pub mod token_cache;
 pub mod tokens;
 
 use axum::http::{header, request::Parts};
