@@ -51,6 +51,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -59,17 +60,19 @@ use std::time::Duration;
 use crate::client_ip::TrustedProxies;
 use axum::Router;
 use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::http::{Method, request::Parts};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceBuilder};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower::{Service, ServiceBuilder};
 
 use crate::app::{BuildError, ConfigError};
 use crate::cors::Cors;
 use crate::csrf::Csrf;
 use crate::error::conform;
-use crate::fallback::{CatchPanicLayer, X_REQUEST_ID, method_refusal, refused_method};
+use crate::fallback::{X_REQUEST_ID, method_refusal, panic_response, refused_method};
 use crate::headers::{CompiledHeaders, Preset, SecurityHeaders, carries_credentials};
 use crate::hosts::AllowedHosts;
 use crate::server::{Limits, Server, Transport};
@@ -281,56 +284,56 @@ impl Hardening {
                 router.nest_service(s.mount(), svc)
             };
         }
-        let mut inner: BoxCloneSyncService<Request, Response, Infallible> =
-            BoxCloneSyncService::new(router);
         let cors_origins = self
             .cors
             .as_ref()
             .map(Cors::trusted_origins)
             .unwrap_or_default();
-        if let Some(csrf) = self.csrf.layer(&cors_origins)? {
-            inner = BoxCloneSyncService::new(csrf.layer(inner));
-        }
-        if let Some(cors) = &self.cors {
-            let mut cors = cors.clone();
-            if needs.api_key {
-                cors = cors.allow_headers(["x-api-key"]);
+        let csrf = self.csrf.layer(&cors_origins)?;
+        let cors = match &self.cors {
+            Some(cors) => {
+                let mut cors = cors.clone();
+                if needs.api_key {
+                    cors = cors.allow_headers(["x-api-key"]);
+                }
+                Some(cors.layer(&needs.methods, needs.auth, needs.body)?)
             }
-            let layer = cors.layer(&needs.methods, needs.auth, needs.body)?;
-            inner = BoxCloneSyncService::new(layer.layer(inner));
-        }
-        let guard = GuardLayer {
+            None => None,
+        };
+        // Unboxed from here to the router: each optional layer is an `Either`, so a request
+        // crosses the whole stack without allocating a future per layer.
+        let inner = ServiceBuilder::new()
+            .layer(tower::util::option_layer(cors))
+            .layer(tower::util::option_layer(csrf))
+            .service(router);
+        let guard = Guard {
+            inner,
             cfg: Arc::new(GuardConfig {
                 hosts: self.hosts.clone(),
                 http_policy: self.http_policy,
                 headers: self.headers.compile(),
             }),
         };
+        // Error tracking sees the final responses and a panic's message on its way up; it
+        // is the one boxed layer, and only when configured.
         #[allow(unused_mut)]
-        let mut core: BoxCloneSyncService<Request, Response, Infallible> = BoxCloneSyncService::new(
-            ServiceBuilder::new()
-                .map_response(conform as fn(Response) -> Response)
-                .layer(guard)
-                .service(inner),
-        );
-        // Error tracking sees the final responses and a panic's message on its way up.
+        let mut core = tower::util::Either::Left(guard);
         #[cfg(feature = "sentry")]
         if let Some(sentry) = &self.sentry {
-            core = BoxCloneSyncService::new(sentry.layer().layer(core));
+            let boxed: BoxCloneSyncService<Request, Response, Infallible> =
+                BoxCloneSyncService::new(tower::Layer::layer(&sentry.layer(), core));
+            core = tower::util::Either::Right(boxed);
         }
-        let svc = ServiceBuilder::new()
-            .map_request(move |req: Request| keep_request_id_from_trusted_proxy(req, &proxies))
-            .layer(SetRequestIdLayer::new(
-                X_REQUEST_ID.clone(),
-                MakeRequestUuid,
-            ))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
-            // trace/log + metrics: one span per request carrying its id, one access line,
-            // the request counters and latency histogram.
-            .layer(crate::observe::ObserveLayer)
-            .layer(CatchPanicLayer)
-            .service(core);
-        Ok(Router::new().fallback_service(svc))
+        #[cfg(not(feature = "sentry"))]
+        let core: tower::util::Either<
+            _,
+            BoxCloneSyncService<Request, Response, Infallible>,
+        > = core;
+        let front = Front {
+            inner: core,
+            proxies: Arc::new(proxies),
+        };
+        Ok(Router::new().fallback_service(front))
     }
 
     /// The listening configuration for `build()`'s router.
@@ -371,22 +374,8 @@ struct GuardConfig {
     headers: CompiledHeaders,
 }
 
-/// Trusted host → HTTPS redirect or reject → refused methods → security headers.
-#[derive(Debug, Clone)]
-struct GuardLayer {
-    cfg: Arc<GuardConfig>,
-}
-
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guard<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Guard {
-            inner,
-            cfg: self.cfg.clone(),
-        }
-    }
-}
-
+/// Trusted host → HTTPS redirect or reject → refused methods; on the way out the error
+/// contract and the security headers.
 #[derive(Debug, Clone)]
 struct Guard<S> {
     inner: S,
@@ -449,7 +438,8 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn apply(self, mut res: Response) -> Response {
+    fn apply(self, res: Response) -> Response {
+        let mut res = conform(res);
         self.cfg
             .headers
             .apply(res.headers_mut(), self.tls, self.credentialed);
@@ -490,6 +480,119 @@ where
     }
 }
 
+/// The front of the stack: the request id (a client's own is replaced unless a trusted
+/// proxy set it), the request's span, access line and metrics, and panics caught into a
+/// generic 500. One service and one future for the three, with nothing boxed.
+#[derive(Debug, Clone)]
+struct Front<S> {
+    inner: S,
+    proxies: Arc<TrustedProxies>,
+}
+
+/// A fresh request id: a random UUID v4, in one shared allocation (the request and the
+/// response carry the same bytes).
+fn new_request_id() -> HeaderValue {
+    let mut buf = [0u8; 36];
+    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf))
+        .unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-4000-8000-000000000000"))
+}
+
+impl<S> Service<Request> for Front<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = FrontFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let mut req = keep_request_id_from_trusted_proxy(req, &self.proxies);
+        let id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) => v.clone(),
+            None => {
+                let v = new_request_id();
+                req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+                v
+            }
+        };
+        let watch = crate::observe::Watch::begin(&req, Some(&id));
+        let called = {
+            let _e = watch.span().enter();
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+        };
+        match called {
+            Ok(fut) => FrontFuture {
+                state: FrontState::Running {
+                    fut: AssertUnwindSafe(fut).catch_unwind(),
+                },
+                id: Some(id),
+                watch,
+            },
+            Err(panic) => FrontFuture {
+                state: FrontState::Done {
+                    res: Some(panic_response(panic.as_ref(), Some(id.clone()))),
+                },
+                id: Some(id),
+                watch,
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FrontStateProj]
+    enum FrontState<F> {
+        Running { #[pin] fut: CatchUnwind<AssertUnwindSafe<F>> },
+        Done { res: Option<Response> },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Future of [`Front`].
+    struct FrontFuture<F> {
+        #[pin]
+        state: FrontState<F>,
+        id: Option<HeaderValue>,
+        watch: crate::observe::Watch,
+    }
+}
+
+impl<F> Future for FrontFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = {
+            let _e = this.watch.span().enter();
+            match this.state.project() {
+                FrontStateProj::Running { fut } => match fut.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(Ok(res))) => res,
+                    Poll::Ready(Ok(Err(e))) => match e {},
+                    Poll::Ready(Err(panic)) => panic_response(panic.as_ref(), this.id.clone()),
+                },
+                FrontStateProj::Done { res } => res
+                    .take()
+                    .unwrap_or_else(|| panic_response(&"polled after completion", None)),
+            }
+        };
+        let mut res = res;
+        this.watch.end(&res);
+        if let Some(id) = this.id.take() {
+            res.headers_mut().insert(X_REQUEST_ID.clone(), id);
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
 /// Used by the doc tests and unit tests: the stack over a plain router.
 #[cfg(test)]
 pub(crate) fn wrap(router: Router, h: &Hardening) -> Router {
@@ -502,6 +605,51 @@ mod tests {
     use axum::body::Body;
     use std::collections::HashMap;
     use tower::ServiceExt;
+
+    fn front<S>(inner: S) -> Front<S> {
+        Front {
+            inner,
+            proxies: Arc::new(TrustedProxies::none()),
+        }
+    }
+
+    #[tokio::test]
+    async fn panics_become_generic_500s_carrying_the_request_id() {
+        use http_body_util::BodyExt;
+        let svc = front(tower::service_fn(|req: Request| {
+            if req.uri().path() == "/sync" {
+                panic!("secret in a panic raised by call");
+            }
+            async move {
+                if req.uri().path() == "/boom" {
+                    panic!("secret database password in panic text");
+                }
+                Ok::<_, Infallible>(Response::new(Body::from("fine")))
+            }
+        }));
+        for path in ["/boom", "/sync"] {
+            let req = Request::get(path)
+                .header("x-request-id", "client-chosen")
+                .body(Body::empty())
+                .unwrap();
+            let res = svc.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), 500);
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+            let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+            assert_ne!(id, "client-chosen", "a client's own id is replaced");
+            assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(!text.contains("secret"), "{text}");
+            assert!(text.contains(&format!("urn:uuid:{id}")), "{text}");
+        }
+        let ok = svc
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers().contains_key("x-request-id"));
+    }
 
     fn env(pairs: &[(&'static str, &str)]) -> Result<Hardening, ConfigError> {
         let map: HashMap<&'static str, String> =

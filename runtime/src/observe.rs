@@ -256,7 +256,85 @@ impl Metrics {
 /// Paths whose requests are not logged one by one (probes would drown the log).
 const QUIET_PATHS: &[&str] = &["/health", "/ready"];
 
-/// The trace + metrics layer of the fixed stack.
+/// One request watched from arrival to response: its span, and what the access line and
+/// the metrics need. Nothing is measured when neither a log subscriber nor a metrics
+/// recorder wants it.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    span: tracing::Span,
+    /// `Some` when a metric or an access line will be written.
+    start: Option<Instant>,
+    method: axum::http::Method,
+    quiet: bool,
+}
+
+impl Watch {
+    /// Open the request's span (carrying `request_id`) and start the clock.
+    pub(crate) fn begin(req: &Request, request_id: Option<&HeaderValue>) -> Self {
+        let method = req.method().clone();
+        let quiet = QUIET_PATHS.contains(&req.uri().path());
+        let span = match request_id.map(HeaderValue::to_str) {
+            Some(Ok(id)) => tracing::info_span!("request", request_id = %id, method = %method),
+            _ => tracing::info_span!("request", method = %method),
+        };
+        let log = !quiet && tracing::enabled!(target: "shieldwall::access", tracing::Level::INFO);
+        let timed = log || METRICS_ON.load(std::sync::atomic::Ordering::Relaxed);
+        Self {
+            span,
+            start: timed.then(Instant::now),
+            method,
+            quiet,
+        }
+    }
+
+    /// The request's span (entered while its future is polled).
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Record the response: metrics, and the access line.
+    pub(crate) fn end(&self, res: &Response) {
+        let Some(start) = self.start else {
+            return;
+        };
+        let status = res.status().as_u16();
+        let outcome = outcome(status);
+        let route: &'static str = res
+            .extensions()
+            .get::<RouteLabel>()
+            .map_or("unmatched", |r| r.0);
+        let elapsed = start.elapsed();
+        if METRICS_ON.load(std::sync::atomic::Ordering::Relaxed) {
+            metrics::counter!(
+                "shieldwall_requests_total",
+                "route" => route,
+                "method" => self.method.as_str().to_owned(),
+                "outcome" => outcome,
+            )
+            .increment(1);
+            metrics::histogram!(
+                "shieldwall_request_duration_seconds",
+                "route" => route,
+                "outcome" => outcome,
+            )
+            .record(elapsed.as_secs_f64());
+        }
+        if !self.quiet {
+            let _e = self.span.enter();
+            tracing::info!(
+                target: "shieldwall::access",
+                route,
+                status,
+                outcome,
+                micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            );
+        }
+    }
+}
+
+/// The trace + metrics layer: one span per request carrying its id, one access line, the
+/// request counters and latency histogram. The app's stack does the same work inside its
+/// own front service; this layer is for routers assembled by hand.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObserveLayer;
 
@@ -287,48 +365,11 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let start = Instant::now();
-        let method = req.method().clone();
-        let quiet = QUIET_PATHS.contains(&req.uri().path());
-        let span = match req.headers().get("x-request-id").map(HeaderValue::to_str) {
-            Some(Ok(id)) => tracing::info_span!("request", request_id = %id, method = %method),
-            _ => tracing::info_span!("request", method = %method),
-        };
-        let fut = self.inner.call(req).instrument(span.clone());
+        let watch = Watch::begin(&req, req.headers().get("x-request-id"));
+        let fut = self.inner.call(req).instrument(watch.span().clone());
         Box::pin(async move {
             let res = fut.await?;
-            let status = res.status().as_u16();
-            let outcome = outcome(status);
-            let route: &'static str = res
-                .extensions()
-                .get::<RouteLabel>()
-                .map_or("unmatched", |r| r.0);
-            let elapsed = start.elapsed();
-            if METRICS_ON.load(std::sync::atomic::Ordering::Relaxed) {
-                metrics::counter!(
-                    "shieldwall_requests_total",
-                    "route" => route,
-                    "method" => method.as_str().to_owned(),
-                    "outcome" => outcome,
-                )
-                .increment(1);
-                metrics::histogram!(
-                    "shieldwall_request_duration_seconds",
-                    "route" => route,
-                    "outcome" => outcome,
-                )
-                .record(elapsed.as_secs_f64());
-            }
-            if !quiet {
-                let _e = span.enter();
-                tracing::info!(
-                    target: "shieldwall::access",
-                    route,
-                    status,
-                    outcome,
-                    micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-                );
-            }
+            watch.end(&res);
             Ok(res)
         })
     }
