@@ -68,7 +68,8 @@ pub enum RoleError {
 /// Role names resolved to bits, with the hierarchy's closure.
 #[derive(Debug, Default)]
 pub(crate) struct RoleTable {
-    index: HashMap<Arc<str>, usize>,
+    /// Looked up on every authenticated request: ahash (randomly keyed), not SipHash.
+    index: HashMap<Arc<str>, usize, ahash::RandomState>,
     implied: Vec<u64>,
 }
 
@@ -78,7 +79,7 @@ impl RoleTable {
         referenced: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, RoleError> {
         let mut names: Vec<Arc<str>> = Vec::new();
-        let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut index: HashMap<Arc<str>, usize, ahash::RandomState> = HashMap::default();
         let mut intern = |n: &str, names: &mut Vec<Arc<str>>| -> Result<usize, RoleError> {
             if let Some(i) = index.get(n) {
                 return Ok(*i);

@@ -310,6 +310,8 @@ impl CompiledHeaders {
     /// Stamp a response. `tls`: it travels over TLS; `credentialed`: the request carried
     /// credentials.
     pub(crate) fn apply(&self, h: &mut HeaderMap, tls: bool, credentialed: bool) {
+        // One allocation for all of them instead of the map doubling as they arrive.
+        h.reserve(self.set.len() + 2);
         for (k, v) in &self.set {
             h.insert(k.clone(), v.clone());
         }

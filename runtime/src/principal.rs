@@ -41,7 +41,7 @@ pub enum Credential {
 
 #[derive(Debug)]
 struct Inner {
-    subject: String,
+    subject: Arc<str>,
     credential: Credential,
     roles: Vec<String>,
     scopes: Vec<String>,
@@ -78,7 +78,7 @@ impl Principal {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                subject,
+                subject: subject.into(),
                 credential,
                 roles,
                 scopes,
@@ -137,6 +137,11 @@ impl Principal {
     /// The subject (`sub` claim, or the API key's owner).
     pub fn subject(&self) -> &str {
         &self.inner.subject
+    }
+
+    /// The subject, shared (a rate-limit key without a copy).
+    pub(crate) fn subject_shared(&self) -> Arc<str> {
+        self.inner.subject.clone()
     }
 
     /// How the principal authenticated.

@@ -259,7 +259,7 @@ impl CompiledRoute {
                 (Per::Key, crate::principal::Credential::ApiKey { id }) => {
                     Ident::Subject(format!("key:{id}").into())
                 }
-                _ => Ident::Subject(principal.subject().into()),
+                _ => Ident::Subject(principal.subject_shared()),
             };
             fin.charge(limit, ident).await?;
         }
@@ -296,7 +296,7 @@ async fn authorized(route: &CompiledRoute, p: &Principal, parts: &mut Parts) -> 
 #[derive(Debug)]
 pub struct Finish {
     route: Arc<CompiledRoute>,
-    decisions: Vec<(&'static str, Decision)>,
+    decisions: smallvec::SmallVec<[(&'static str, Decision); 2]>,
     ip: Option<std::net::IpAddr>,
     principal: Option<Principal>,
 }
@@ -308,7 +308,7 @@ impl Finish {
     pub(crate) fn new(route: Arc<CompiledRoute>) -> Self {
         Self {
             route,
-            decisions: Vec::new(),
+            decisions: smallvec::SmallVec::new(),
             ip: None,
             principal: None,
         }
@@ -419,20 +419,21 @@ impl Finish {
             let h = res.headers_mut();
             h.insert(RATELIMIT_POLICY.clone(), policy.clone());
             if !self.decisions.is_empty() {
-                let mut s = String::with_capacity(32 * self.decisions.len());
+                // Built on the stack; the header value is the one allocation.
+                let mut s = smallvec::SmallVec::<[u8; 128]>::new();
                 let mut buf = itoa::Buffer::new();
                 for (i, (name, d)) in self.decisions.iter().enumerate() {
                     if i > 0 {
-                        s.push_str(", ");
+                        s.extend_from_slice(b", ");
                     }
-                    s.push('"');
-                    s.push_str(name);
-                    s.push_str("\";r=");
-                    s.push_str(buf.format(d.remaining));
-                    s.push_str(";t=");
-                    s.push_str(buf.format(d.reset_secs));
+                    s.push(b'"');
+                    s.extend_from_slice(name.as_bytes());
+                    s.extend_from_slice(b"\";r=");
+                    s.extend_from_slice(buf.format(d.remaining).as_bytes());
+                    s.extend_from_slice(b";t=");
+                    s.extend_from_slice(buf.format(d.reset_secs).as_bytes());
                 }
-                if let Ok(v) = HeaderValue::from_str(&s) {
+                if let Ok(v) = HeaderValue::from_bytes(&s) {
                     h.insert(RATELIMIT.clone(), v);
                 }
             }

@@ -44,7 +44,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -427,10 +427,11 @@ async fn drive<I>(
         activity: activity.clone(),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The request head's deadline (slowloris) is kept by this connection's ticker below,
+    // not by a timer per request inside hyper.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(l.header_read_timeout)
+        .header_read_timeout(None)
         .max_buf_size(l.max_header_bytes.max(8192))
         .max_headers(l.max_headers);
     builder
@@ -463,7 +464,9 @@ async fn drive<I>(
                     Some(deadline) if Instant::now() >= deadline => return,
                     Some(_) => {}
                     None => {
-                        let limit = if activity.served() { l.idle_timeout } else { l.header_read_timeout };
+                        // HTTP/1.1: between requests the next head must arrive within the
+                        // header timeout (slowloris); HTTP/2 idles up to the idle timeout.
+                        let limit = if activity.is_h2() { l.idle_timeout } else { l.header_read_timeout };
                         if activity.idle_for() >= limit {
                             conn.as_mut().graceful_shutdown();
                             closing = Some(Instant::now() + l.header_read_timeout);
@@ -482,6 +485,8 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds after `start` when the last request finished; 0: none yet.
     last_ms: AtomicU64,
+    /// The connection speaks HTTP/2 (seen on its first request).
+    h2: AtomicBool,
 }
 
 impl Activity {
@@ -490,11 +495,12 @@ impl Activity {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
         }
     }
 
-    fn served(&self) -> bool {
-        self.last_ms.load(Ordering::Relaxed) > 0 || self.in_flight.load(Ordering::Relaxed) > 0
+    fn is_h2(&self) -> bool {
+        self.h2.load(Ordering::Relaxed)
     }
 
     fn idle_for(&self) -> Duration {
@@ -541,6 +547,9 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
         req.extensions_mut().insert(self.transport);
+        if req.version() == axum::http::Version::HTTP_2 {
+            self.activity.h2.store(true, Ordering::Relaxed);
+        }
         let guard = InFlight::start(&self.activity);
         let fut = self.router.clone().oneshot(req);
         let limit = self.timeout;
@@ -677,6 +686,27 @@ mod tests {
             .expect("served once the first connection closed")
             .unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_slow_second_head_on_a_kept_alive_connection_is_cut_off() {
+        let addr = start(Limits::default().header_read_timeout(Duration::from_millis(300))).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        // Half a head, then silence: closed after the header timeout, not the idle one.
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        let t = Instant::now();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed before 5 s")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     }
 
     #[tokio::test]
