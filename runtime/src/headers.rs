@@ -13,16 +13,23 @@
 //! | header | `api` (default) | `strict` | `relaxed` |
 //! |---|---|---|---|
 //! | `Strict-Transport-Security` (HTTPS only) | `max-age=31536000; includeSubDomains` | same | same |
-//! | `Content-Security-Policy` | `default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'` | same | `default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'` |
+//! | `Content-Security-Policy` | `default-src 'none'; frame-ancestors 'none'` | `default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'` | `default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'` |
 //! | `X-Content-Type-Options` | `nosniff` | `nosniff` | `nosniff` |
 //! | `X-Frame-Options` | `DENY` | `DENY` | `SAMEORIGIN` |
 //! | `Referrer-Policy` | `no-referrer` | `no-referrer` | `strict-origin-when-cross-origin` |
-//! | `Permissions-Policy` | every powerful feature off | same | same |
-//! | `Cross-Origin-Opener-Policy` | `same-origin` | `same-origin` | `same-origin` |
 //! | `Cross-Origin-Resource-Policy` | `same-origin` | `same-origin` | `same-site` |
+//! | `Permissions-Policy` | — | every powerful feature off | same as `strict` |
+//! | `Cross-Origin-Opener-Policy` | — | `same-origin` | `same-origin` |
 //! | `Cross-Origin-Embedder-Policy` | — | `require-corp` | — |
 //! | `X-Permitted-Cross-Domain-Policies` | — | `none` | — |
 //! | `Cache-Control: no-store` | responses to requests with credentials | every response | credentials |
+//!
+//! `api` is the set the OWASP REST Security Cheat Sheet gives for API responses: with
+//! `nosniff` and a JSON content type a browser never runs a response as a document, and
+//! `default-src 'none'` would stop everything if it did. Policies that only govern HTML
+//! documents (`Permissions-Policy`, `Cross-Origin-Opener-Policy`, `base-uri`,
+//! `form-action`) add about 400 bytes to every response and protect nothing there; they
+//! are in `strict` and in `relaxed`, the preset for apps that serve pages.
 //!
 //! HSTS is sent only on responses that travel over TLS (the server marks each connection),
 //! never over plain HTTP where it means nothing and could be injected. `preload` is
@@ -130,22 +137,27 @@ impl SecurityHeaders {
     /// The headers of a preset.
     pub fn preset(preset: Preset) -> Self {
         let s = HeaderValue::from_static;
-        let locked_csp =
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-        let mut set = vec![
-            (header::X_CONTENT_TYPE_OPTIONS, s("nosniff")),
-            (
-                HeaderName::from_static("permissions-policy"),
-                s(PERMISSIONS),
-            ),
-            (
-                HeaderName::from_static("cross-origin-opener-policy"),
-                s("same-origin"),
-            ),
-        ];
+        let mut set = vec![(header::X_CONTENT_TYPE_OPTIONS, s("nosniff"))];
         match preset {
-            Preset::Api | Preset::Strict => {
-                set.push((header::CONTENT_SECURITY_POLICY, s(locked_csp)));
+            Preset::Api => {
+                // The OWASP REST set: what protects a JSON response. Headers that only
+                // govern HTML documents are left to `strict` and `relaxed`.
+                set.push((
+                    header::CONTENT_SECURITY_POLICY,
+                    s("default-src 'none'; frame-ancestors 'none'"),
+                ));
+                set.push((header::X_FRAME_OPTIONS, s("DENY")));
+                set.push((header::REFERRER_POLICY, s("no-referrer")));
+                set.push((
+                    HeaderName::from_static("cross-origin-resource-policy"),
+                    s("same-origin"),
+                ));
+            }
+            Preset::Strict => {
+                set.push((
+                    header::CONTENT_SECURITY_POLICY,
+                    s("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+                ));
                 set.push((header::X_FRAME_OPTIONS, s("DENY")));
                 set.push((header::REFERRER_POLICY, s("no-referrer")));
                 set.push((
@@ -168,6 +180,17 @@ impl SecurityHeaders {
                     s("same-site"),
                 ));
             }
+        }
+        if preset != Preset::Api {
+            // Document-only policies: powerful features off, no shared browsing context.
+            set.push((
+                HeaderName::from_static("permissions-policy"),
+                s(PERMISSIONS),
+            ));
+            set.push((
+                HeaderName::from_static("cross-origin-opener-policy"),
+                s("same-origin"),
+            ));
         }
         if preset == Preset::Strict {
             set.push((
@@ -359,13 +382,15 @@ mod tests {
             h["strict-transport-security"],
             "max-age=31536000; includeSubDomains"
         );
-        assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
         assert_eq!(h["cross-origin-resource-policy"], "same-origin");
+        assert!(!h.contains_key("permissions-policy"), "document-only");
         assert!(
-            h["permissions-policy"]
-                .to_str()
-                .unwrap()
-                .contains("camera=()")
+            !h.contains_key("cross-origin-opener-policy"),
+            "document-only"
         );
         assert!(!h.contains_key("server"));
         assert_eq!(
@@ -404,6 +429,21 @@ mod tests {
                 .starts_with("default-src 'self'")
         );
         assert_eq!(r["x-content-type-options"], "nosniff");
+        for h in [&s, &r] {
+            assert!(
+                h["permissions-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("camera=()")
+            );
+            assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+        }
+        assert!(
+            s["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("form-action 'none'")
+        );
     }
 
     #[test]
