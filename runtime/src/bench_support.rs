@@ -93,6 +93,7 @@ impl RouteCheck {
             self.route.admit(principal, parts, &mut fin).await?;
             parts.extensions.insert(Enforced {
                 handler: self.route.policy.handler,
+                principal: fin.principal().cloned(),
             });
             Ok(fin)
         })

@@ -338,16 +338,27 @@ impl CompiledHeaders {
         for (k, v) in &self.set {
             h.insert(k.clone(), v.clone());
         }
+        // Headers that must not leave: one pass over the (few) names instead of a hashed
+        // lookup for each.
+        // (HSTS means nothing over plain HTTP and could be injected there.)
+        let unwanted = |k: &HeaderName| {
+            k == header::SERVER
+                || k == X_POWERED_BY
+                || (!tls && k == header::STRICT_TRANSPORT_SECURITY)
+        };
+        if h.keys().any(unwanted) {
+            h.remove(header::SERVER);
+            h.remove(&X_POWERED_BY);
+            if !tls {
+                h.remove(header::STRICT_TRANSPORT_SECURITY);
+            }
+        }
         if tls && let Some(v) = &self.hsts {
             h.insert(header::STRICT_TRANSPORT_SECURITY, v.clone());
-        } else if !tls {
-            h.remove(header::STRICT_TRANSPORT_SECURITY);
         }
         if credentialed || self.no_store_always {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
-        h.remove(header::SERVER);
-        h.remove(&X_POWERED_BY);
     }
 }
 

@@ -31,6 +31,7 @@
 //! A request with no host at all (HTTP/1.0, or an in-process `oneshot` test) passes the
 //! loopback default, and is refused once hosts are listed.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -225,22 +226,27 @@ fn parse_pattern(raw: &str) -> Result<Pattern, HostsError> {
         ));
     }
     let h = normalize(raw).ok_or_else(|| invalid("not a valid host name or IP address"))?;
-    if h != host_only(raw).unwrap_or_default() && !raw.starts_with('[') {
+    if host_only(raw).is_none_or(|bare| bare != h) && !raw.starts_with('[') {
         return Err(invalid("write the host without a port"));
     }
-    Ok(Pattern::Exact(h))
+    Ok(Pattern::Exact(h.into_owned()))
 }
 
 /// A bare host (no port), lower-cased, trailing dot removed, or `None` if not a valid name.
-fn host_only(s: &str) -> Option<String> {
-    let h = s.trim_end_matches('.').to_ascii_lowercase();
-    if h.is_empty() || h.len() > 253 {
+/// Borrows when the name already is in that form (the common case: no copy per request).
+fn host_only(s: &str) -> Option<Cow<'_, str>> {
+    let trimmed = s.trim_end_matches('.');
+    if trimmed.is_empty() || trimmed.len() > 253 {
         return None;
     }
-    if h.parse::<IpAddr>().is_ok() {
-        return Some(h);
+    if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Digits and dots: an IPv4 address or nothing (never a name).
+        return trimmed
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok()
+            .then_some(Cow::Borrowed(trimmed));
     }
-    let labels_ok = h.split('.').all(|l| {
+    let labels_ok = trimmed.split('.').all(|l| {
         !l.is_empty()
             && l.len() <= 63
             && !l.starts_with('-')
@@ -248,22 +254,30 @@ fn host_only(s: &str) -> Option<String> {
             && l.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
-    labels_ok.then_some(h)
+    if !labels_ok {
+        return None;
+    }
+    Some(if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    })
 }
 
 /// `Host` value → normalized host without port. IPv6 literals keep their brackets.
-fn normalize(value: &str) -> Option<String> {
+fn normalize(value: &str) -> Option<Cow<'_, str>> {
     let value = value.trim();
-    if let Ok(v6) = value.parse::<std::net::Ipv6Addr>() {
-        return Some(format!("[{v6}]"));
-    }
-    if let Some(rest) = value.strip_prefix('[') {
+    if value.starts_with('[') || value.bytes().filter(|b| *b == b':').count() > 1 {
+        if let Ok(v6) = value.parse::<std::net::Ipv6Addr>() {
+            return Some(Cow::Owned(format!("[{v6}]")));
+        }
+        let rest = value.strip_prefix('[')?;
         let (addr, after) = rest.split_once(']')?;
         let ip: std::net::Ipv6Addr = addr.parse().ok()?;
         if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
             return None;
         }
-        return Some(format!("[{ip}]"));
+        return Some(Cow::Owned(format!("[{ip}]")));
     }
     let (host, port) = match value.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),

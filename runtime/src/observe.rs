@@ -193,6 +193,19 @@ pub fn outcome(status: u16) -> &'static str {
 /// Set once a recorder is installed: without one, no metric labels are built per request.
 static METRICS_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Set when something besides metrics and the access log reads [`RouteLabel`] (error
+/// tracking).
+pub(crate) static ROUTE_LABELS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether responses need their [`RouteLabel`]: metrics, the access log or error tracking
+/// read it; without any of them it is not attached (one allocation less per request).
+pub(crate) fn route_labels_wanted() -> bool {
+    METRICS_ON.load(std::sync::atomic::Ordering::Relaxed)
+        || ROUTE_LABELS.load(std::sync::atomic::Ordering::Relaxed)
+        || tracing::enabled!(target: "shieldwall::access", tracing::Level::INFO)
+}
+
 /// The process's Prometheus recorder.
 #[derive(Clone)]
 pub struct Metrics {

@@ -183,12 +183,13 @@ impl Principal {
     }
 }
 
-/// Marker inserted by generated route code once the route's policy has been enforced.
-/// Clients cannot set extensions, so its presence proves the request went through
-/// `#[secure]` enforcement.
-#[derive(Debug, Clone, Copy)]
+/// Marker inserted by generated route code once the route's policy has been enforced,
+/// carrying the authenticated principal (none on a public route). Clients cannot set
+/// extensions, so its presence proves the request went through `#[secure]` enforcement.
+#[derive(Debug, Clone)]
 pub(crate) struct Enforced {
     pub(crate) handler: &'static str,
+    pub(crate) principal: Option<Principal>,
 }
 
 /// Rejection of [`Principal`] and [`Claims`] outside enforcement.
@@ -218,7 +219,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         let Some(enforced) = parts.extensions.get::<Enforced>() else {
             return Err(unenforced());
         };
-        match parts.extensions.get::<Principal>() {
+        match &enforced.principal {
             Some(p) => Ok(p.clone()),
             None => {
                 tracing::error!(
@@ -239,10 +240,10 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        if parts.extensions.get::<Enforced>().is_none() {
-            return Err(unenforced());
+        match parts.extensions.get::<Enforced>() {
+            Some(enforced) => Ok(enforced.principal.clone()),
+            None => Err(unenforced()),
         }
-        Ok(parts.extensions.get::<Principal>().cloned())
     }
 }
 

@@ -194,6 +194,7 @@ impl Guard {
         }
         parts.extensions.insert(Enforced {
             handler: route.policy.handler,
+            principal: fin.principal.clone(),
         });
         Ok((parts, body, fin))
     }
@@ -263,7 +264,6 @@ impl CompiledRoute {
             };
             fin.charge(limit, ident).await?;
         }
-        parts.extensions.insert(principal);
         Ok(())
     }
 }
@@ -376,6 +376,11 @@ impl Finish {
         }
     }
 
+    /// The authenticated principal, once admitted.
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
     /// The route's body cap in bytes.
     pub fn body_limit(&self) -> u64 {
         self.route.body_limit
@@ -413,8 +418,10 @@ impl Finish {
     }
 
     fn stamp(&self, mut res: Response) -> Response {
-        res.extensions_mut()
-            .insert(crate::observe::RouteLabel(self.route.policy.path));
+        if crate::observe::route_labels_wanted() {
+            res.extensions_mut()
+                .insert(crate::observe::RouteLabel(self.route.policy.path));
+        }
         if let Some(policy) = &self.route.policy_header {
             let h = res.headers_mut();
             h.insert(RATELIMIT_POLICY.clone(), policy.clone());

@@ -174,6 +174,8 @@ impl SentryConfig {
     }
 
     pub(crate) fn layer(&self) -> SentryLayer {
+        // Reports name the route: keep the label on every response.
+        crate::observe::ROUTE_LABELS.store(true, std::sync::atomic::Ordering::Relaxed);
         SentryLayer {
             reporter: Arc::new(Reporter::new(self.clone())),
         }

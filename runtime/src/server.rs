@@ -26,7 +26,7 @@
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
 //! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431; HTTP/2: header list size) |
-//! | `max_headers` | 64 | header-count floods (HTTP/1.1: 431) |
+//! | `max_headers` | 100 | header-count floods (HTTP/1.1: 431; 100 is hyper's own cap, and costs nothing per request — another value makes hyper size its header table per request) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
 //! | `h2_max_concurrent_streams` | 100 | HTTP/2 stream floods (rapid reset is bounded by h2's own defaults) |
@@ -76,6 +76,9 @@ pub enum Transport {
     Tls,
 }
 
+/// hyper's built-in cap on HTTP/1.1 header fields.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// Connection and request limits. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -97,7 +100,7 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
-            max_headers: 64,
+            max_headers: HYPER_MAX_HEADERS,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             h2_max_concurrent_streams: 100,
@@ -429,11 +432,12 @@ async fn drive<I>(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head's deadline (slowloris) is kept by this connection's ticker below,
     // not by a timer per request inside hyper.
-    builder
-        .http1()
-        .header_read_timeout(None)
-        .max_buf_size(l.max_header_bytes.max(8192))
-        .max_headers(l.max_headers);
+    let mut h1 = builder.http1();
+    h1.header_read_timeout(None)
+        .max_buf_size(l.max_header_bytes.max(8192));
+    if l.max_headers != HYPER_MAX_HEADERS {
+        h1.max_headers(l.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -650,6 +654,18 @@ mod tests {
             "a".repeat(64 * 1024)
         );
         let res = raw(addr, big.as_bytes()).await;
+        assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+    }
+
+    #[tokio::test]
+    async fn default_limits_cap_header_count() {
+        let addr = start(Limits::default()).await;
+        let mut many = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 0..120 {
+            many.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        let res = raw(addr, many.as_bytes()).await;
         assert!(res.starts_with("HTTP/1.1 431"), "{res}");
     }
 
