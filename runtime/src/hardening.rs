@@ -61,7 +61,7 @@ use crate::client_ip::TrustedProxies;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::http::{Method, request::Parts};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
@@ -383,18 +383,22 @@ struct Guard<S> {
 }
 
 impl GuardConfig {
-    fn refuse(&self, parts: &Parts) -> Option<Response> {
-        if let Err(p) = self.hosts.check(parts) {
-            return Some(p.into_response());
+    /// Host, HTTPS policy, refused methods: the refusal, if any. The request is only taken
+    /// apart on the (rare) refusal paths.
+    fn refuse(&self, req: Request) -> Result<Request, Response> {
+        if let Err(p) = self.hosts.check_request(req.headers(), req.uri()) {
+            return Err(p.into_response());
         }
-        if let Some(Transport::PlainBesideTls { https_port }) = parts.extensions.get::<Transport>()
+        if let Some(Transport::PlainBesideTls { https_port }) =
+            req.extensions().get::<Transport>().copied()
         {
-            return Some(self.http_policy.respond(parts, *https_port));
+            let (parts, _) = req.into_parts();
+            return Err(self.http_policy.respond(&parts, https_port));
         }
-        if refused_method(&parts.method) {
-            return Some(method_refusal().into_response());
+        if refused_method(req.method()) {
+            return Err(method_refusal().into_response());
         }
-        None
+        Ok(req)
     }
 }
 
@@ -411,20 +415,19 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let (parts, body) = req.into_parts();
-        let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
-        let credentialed = carries_credentials(&parts.headers);
+        let tls = req.extensions().get::<Transport>() == Some(&Transport::Tls);
+        let credentialed = carries_credentials(req.headers());
         let stamp = Stamp {
             cfg: self.cfg.clone(),
             tls,
             credentialed,
         };
-        match self.cfg.refuse(&parts) {
-            Some(res) => GuardFuture::Done {
+        match self.cfg.refuse(req) {
+            Err(res) => GuardFuture::Done {
                 res: Some(stamp.apply(res)),
             },
-            None => GuardFuture::Inner {
-                fut: self.inner.call(Request::from_parts(parts, body)),
+            Ok(req) => GuardFuture::Inner {
+                fut: self.inner.call(req),
                 stamp: Some(stamp),
             },
         }

@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 
 use crate::error::Problem;
 
@@ -129,9 +129,32 @@ impl AllowedHosts {
 
     /// Whether `host` (a `Host` header value, port allowed) is allowed.
     pub fn allows(&self, host: &str) -> bool {
+        if self.allows_as_is(host) {
+            return true;
+        }
         match normalize(host) {
             Some(h) => self.allows_normalized(&h),
             None => false,
+        }
+    }
+
+    /// The common case without normalizing: `name` or `name:port` where `name` is already
+    /// in normal form and equals an allowed name. Anything else (and every refusal) takes
+    /// the full path.
+    fn allows_as_is(&self, raw: &str) -> bool {
+        let (name, port) = match raw.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (raw, None),
+        };
+        if port.is_some_and(|p| !is_port(p)) {
+            return false;
+        }
+        match &self.rule {
+            Rule::Any => false,
+            Rule::Loopback => name == "localhost" || name == "127.0.0.1",
+            Rule::List(patterns) => patterns
+                .iter()
+                .any(|p| matches!(p, Pattern::Exact(e) if e == name)),
         }
     }
 
@@ -150,11 +173,18 @@ impl AllowedHosts {
 
     /// Check a request; the refusal is a 400 problem.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn check(&self, parts: &Parts) -> Result<(), Problem> {
+    #[cfg(test)]
+    pub(crate) fn check(&self, parts: &axum::http::request::Parts) -> Result<(), Problem> {
+        self.check_request(&parts.headers, &parts.uri)
+    }
+
+    /// [`AllowedHosts::check`] on a request's headers and target.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn check_request(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), Problem> {
         if self.rule == Rule::Any {
             return Ok(());
         }
-        let mut hosts = parts.headers.get_all(header::HOST).iter();
+        let mut hosts = headers.get_all(header::HOST).iter();
         let header_host = hosts.next();
         if hosts.next().is_some() {
             return Err(refusal("The request has more than one Host header."));
@@ -164,7 +194,7 @@ impl AllowedHosts {
             Some(Err(_)) => return Err(refusal("The Host header is not valid.")),
             None => None,
         };
-        let authority = parts.uri.authority().map(|a| a.as_str());
+        let authority = uri.authority().map(|a| a.as_str());
         let named = match (authority, header_host) {
             (Some(a), Some(h)) => {
                 if normalize(a) != normalize(h) {
@@ -305,6 +335,7 @@ fn is_loopback(host: &str) -> bool {
 mod tests {
     use super::*;
     use axum::http::Request;
+    use axum::http::request::Parts;
 
     fn parts(host: Option<&str>, uri: &str) -> Parts {
         let mut b = Request::builder().uri(uri);

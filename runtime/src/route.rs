@@ -424,6 +424,8 @@ impl Finish {
         }
         if let Some(policy) = &self.route.policy_header {
             let h = res.headers_mut();
+            // Room for these and for the app-wide headers stamped next: the map grows once.
+            h.reserve(16);
             h.insert(RATELIMIT_POLICY.clone(), policy.clone());
             if !self.decisions.is_empty() {
                 // Built on the stack; the header value is the one allocation.

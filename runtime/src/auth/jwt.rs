@@ -609,6 +609,19 @@ impl JwtVerifier {
         }
     }
 
+    /// Verify the raw bytes of a bearer token: a token verified before and still live is
+    /// answered from the cache (its bytes passed every check then); anything else must be a
+    /// token68 value and goes through [`JwtVerifier::verify_async`].
+    pub(crate) async fn verify_bearer(&self, raw: &[u8]) -> Result<Principal, Rejection> {
+        if self.cache.is_some()
+            && let Ok(s) = std::str::from_utf8(raw)
+            && let Some(p) = self.cached(s, jsonwebtoken::get_current_timestamp())
+        {
+            return Ok(p);
+        }
+        self.verify_async(token68(raw)?).await
+    }
+
     /// A token verified before, still live, whose key is still loaded.
     fn cached(&self, token: &str, now: u64) -> Option<Principal> {
         self.cache.as_ref()?.get(token, now, |kid, key| {
@@ -809,10 +822,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// Extract the bearer token from an `Authorization` header value.
+/// Extract the bearer token from an `Authorization` header value, as raw bytes (checked
+/// with [`token68`] before anything but the verified-token cache sees them).
 ///
 /// `Ok(None)`: a non-Bearer scheme (treated as no bearer credentials).
-pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
+pub(crate) fn bearer(value: &[u8]) -> Result<Option<&[u8]>, Rejection> {
     if value.len() > MAX_AUTHORIZATION_LEN {
         return Err(Rejection::MalformedCredentials(
             "The Authorization header is too large.",
@@ -836,9 +850,14 @@ pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
             "The bearer token is empty.",
         ));
     }
-    // token68 (RFC 7235 §2.1); JWS compact serialisation only uses its base64url subset and '.'.
+    Ok(Some(token))
+}
+
+/// The token as text when it is a token68 value (RFC 7235 §2.1); JWS compact serialisation
+/// only uses its base64url subset and '.'.
+pub(crate) fn token68(token: &[u8]) -> Result<&str, Rejection> {
     // Branch-free over the whole token, so the compiler checks many bytes per instruction.
-    let token68 = token.iter().fold(true, |ok, &b| {
+    let ok = token.iter().fold(true, |ok, &b| {
         ok & (b.is_ascii_alphanumeric()
             | (b == b'-')
             | (b == b'_')
@@ -848,13 +867,13 @@ pub(crate) fn bearer(value: &[u8]) -> Result<Option<&str>, Rejection> {
             | (b == b'/')
             | (b == b'='))
     });
-    if !token68 {
-        return Err(Rejection::MalformedCredentials(
+    // All bytes are then ASCII, so the conversion cannot fail.
+    match std::str::from_utf8(token) {
+        Ok(s) if ok => Ok(s),
+        _ => Err(Rejection::MalformedCredentials(
             "The bearer token is not a valid token68 value.",
-        ));
+        )),
     }
-    // All bytes are ASCII, so this cannot fail.
-    Ok(std::str::from_utf8(token).ok())
 }
 
 #[cfg(test)]
@@ -1032,11 +1051,16 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(bearer(b"Bearer abc.def.ghi").unwrap(), Some("abc.def.ghi"));
-        assert_eq!(bearer(b"bearer abc").unwrap(), Some("abc"));
-        assert_eq!(bearer(b"Basic dXNlcjpwYXNz").unwrap(), None);
+        let t = |v: &[u8]| bearer(v).map(|t| t.map(|t| token68(t).map(str::to_owned)));
+        assert_eq!(
+            t(b"Bearer abc.def.ghi").unwrap().unwrap().unwrap(),
+            "abc.def.ghi"
+        );
+        assert_eq!(t(b"bearer abc").unwrap().unwrap().unwrap(), "abc");
+        assert!(t(b"Basic dXNlcjpwYXNz").unwrap().is_none());
         assert!(bearer(b"Bearer ").is_err());
-        assert!(bearer(b"Bearer a b").is_err());
+        assert!(t(b"Bearer a b").unwrap().unwrap().is_err());
+        assert!(t(b"Bearer a\xffb").unwrap().unwrap().is_err());
         assert!(bearer(&vec![b'a'; MAX_AUTHORIZATION_LEN + 1]).is_err());
     }
 }

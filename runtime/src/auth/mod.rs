@@ -98,13 +98,16 @@ impl Authenticators {
             )),
             (Some((keys, value)), None) => keys.verify(value.as_bytes()),
             (None, Some(value)) => match jwt::bearer(value.as_bytes())? {
-                Some(token) => match (&self.jwt, kind) {
+                Some(raw) => match (&self.jwt, kind) {
                     (Some(v), AuthKind::Any | AuthKind::Jwt) => {
-                        let principal = v.verify_async(token).await?;
+                        let principal = v.verify_bearer(raw).await?;
                         self.check_revocation(&principal).await?;
                         Ok(principal)
                     }
-                    _ => Err(Rejection::MissingCredentials),
+                    _ => {
+                        jwt::token68(raw)?;
+                        Err(Rejection::MissingCredentials)
+                    }
                 },
                 None => Err(Rejection::MissingCredentials),
             },
