@@ -1,8 +1,12 @@
 //! JWT verification: shieldwall's path against calling jsonwebtoken directly, on the same
 //! HS256 token with the same claim checks (signature, `exp`, `nbf`, `iss`, `aud`).
 //!
-//! - `jwt/shieldwall/verify`: `JwtVerifier::verify` (header checks, key lookup, `typ`,
-//!   strict claims without duplicate keys, refresh-token refusal, the principal);
+//! - `jwt/shieldwall/verify`: `JwtVerifier::verify` on a token it has verified before, as
+//!   every request after a client's first: the verified-token cache (`exp`/`nbf` and the
+//!   key re-checked);
+//! - `jwt/shieldwall/verify_uncached`: the same with the cache off (`Jwt::token_cache(0)`):
+//!   header checks, key lookup, `typ`, signature, strict claims without duplicate keys,
+//!   refresh-token refusal, the principal — what a client's first request costs;
 //! - `jwt/shieldwall/authenticate`: the same from the request's `Authorization` header, as
 //!   a route authenticates;
 //! - `jwt/jsonwebtoken/typed`: `decode::<Claims>` into a two-field struct, as a hand-built
@@ -58,6 +62,12 @@ fn jwt_benches(c: &mut Criterion) {
     assert!(verifier.verify(&token).is_ok());
     c.bench_function("jwt/shieldwall/verify", |b| {
         b.iter(|| verifier.verify(black_box(&token)))
+    });
+
+    let uncached = jwt_verifier(&jwt().token_cache(0)).expect("a valid configuration");
+    assert!(uncached.verify(&token).is_ok());
+    c.bench_function("jwt/shieldwall/verify_uncached", |b| {
+        b.iter(|| uncached.verify(black_box(&token)))
     });
 
     let routes: Vec<shieldwall::SecureRoute<()>> = routes![me];

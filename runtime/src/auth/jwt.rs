@@ -577,7 +577,7 @@ impl JwtVerifier {
     /// [`JwtVerifier::verify_async`], which may refetch the remote key set first.
     pub fn verify(&self, token: &str) -> Result<Principal, Rejection> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(p) = self.cached(token, now) {
+        if let Some(p) = self.cached(token.as_bytes(), now) {
             return Ok(p);
         }
         match self.lookup(token)? {
@@ -594,7 +594,7 @@ impl JwtVerifier {
     /// waiting requests, each waiting at most the fetch timeout) before refusing the token.
     pub async fn verify_async(&self, token: &str) -> Result<Principal, Rejection> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(p) = self.cached(token, now) {
+        if let Some(p) = self.cached(token.as_bytes(), now) {
             return Ok(p);
         }
         match self.lookup(token)? {
@@ -613,17 +613,14 @@ impl JwtVerifier {
     /// answered from the cache (its bytes passed every check then); anything else must be a
     /// token68 value and goes through [`JwtVerifier::verify_async`].
     pub(crate) async fn verify_bearer(&self, raw: &[u8]) -> Result<Principal, Rejection> {
-        if self.cache.is_some()
-            && let Ok(s) = std::str::from_utf8(raw)
-            && let Some(p) = self.cached(s, jsonwebtoken::get_current_timestamp())
-        {
+        if let Some(p) = self.cached(raw, jsonwebtoken::get_current_timestamp()) {
             return Ok(p);
         }
         self.verify_async(token68(raw)?).await
     }
 
     /// A token verified before, still live, whose key is still loaded.
-    fn cached(&self, token: &str, now: u64) -> Option<Principal> {
+    fn cached(&self, token: &[u8], now: u64) -> Option<Principal> {
         self.cache.as_ref()?.get(token, now, |kid, key| {
             self.remote
                 .as_ref()

@@ -95,18 +95,18 @@ impl TokenCache {
     /// key is still the one loaded under its kid.
     pub(crate) fn get(
         &self,
-        token: &str,
+        token: &[u8],
         now: u64,
         key_current: impl FnOnce(&str, &Arc<VerifierKey>) -> bool,
     ) -> Option<Principal> {
         if token.len() > MAX_CACHED_TOKEN {
             return None;
         }
-        let h = self.hasher.hash_one(token.as_bytes());
+        let h = self.hasher.hash_one(token);
         let (principal, key) = {
             let map = self.shard(h).lock().unwrap_or_else(PoisonError::into_inner);
             let e = map.get(&h)?;
-            let same = constant_time_eq(&e.token, token.as_bytes());
+            let same = constant_time_eq(&e.token, token);
             if !same || !e.live(now, self.leeway) {
                 return None;
             }
