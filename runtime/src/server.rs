@@ -545,25 +545,43 @@ struct ConnService {
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ConnFuture;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let mut req = req.map(Body::new);
-        req.extensions_mut().insert(ConnectInfo(self.peer));
-        req.extensions_mut().insert(self.transport);
         if req.version() == axum::http::Version::HTTP_2 {
             self.activity.h2.store(true, Ordering::Relaxed);
         }
-        let guard = InFlight::start(&self.activity);
-        let fut = self.router.clone().oneshot(req);
-        let limit = self.timeout;
-        Box::pin(async move {
-            let _guard = guard;
-            match tokio::time::timeout(limit, fut).await {
-                Ok(res) => res,
-                Err(_) => Ok(timeout_response()),
-            }
-        })
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(self.transport);
+        ConnFuture {
+            inner: tokio::time::timeout(self.timeout, self.router.clone().oneshot(req)),
+            _in_flight: InFlight::start(&self.activity),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request on its way through the app, within the request timeout (not boxed).
+    pub(crate) struct ConnFuture {
+        #[pin]
+        inner: tokio::time::Timeout<tower::util::Oneshot<Router, Request<Body>>>,
+        _in_flight: InFlight,
+    }
+}
+
+impl Future for ConnFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project().inner.poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(Ok(res)) => std::task::Poll::Ready(res),
+            std::task::Poll::Ready(Err(_elapsed)) => std::task::Poll::Ready(Ok(timeout_response())),
+        }
     }
 }
 
