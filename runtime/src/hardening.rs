@@ -306,13 +306,14 @@ impl Hardening {
             .layer(tower::util::option_layer(cors))
             .layer(tower::util::option_layer(csrf))
             .service(router);
+        let cfg = Arc::new(GuardConfig {
+            hosts: self.hosts.clone(),
+            http_policy: self.http_policy,
+            headers: self.headers.compile(),
+        });
         let guard = Guard {
             inner,
-            cfg: Arc::new(GuardConfig {
-                hosts: self.hosts.clone(),
-                http_policy: self.http_policy,
-                headers: self.headers.compile(),
-            }),
+            cfg: cfg.clone(),
         };
         // Error tracking sees the final responses and a panic's message on its way up; it
         // is the one boxed layer, and only when configured.
@@ -332,6 +333,7 @@ impl Hardening {
         let front = Front {
             inner: core,
             proxies: Arc::new(proxies),
+            cfg,
         };
         Ok(Router::new().fallback_service(front))
     }
@@ -345,6 +347,7 @@ impl Hardening {
             .unwrap_or_else(|| DEFAULT_ADDR.to_string());
         Ok(Server::new(
             router,
+            self.headers.compile(),
             tls,
             self.limits.clone(),
             addr,
@@ -383,8 +386,21 @@ struct Guard<S> {
 }
 
 impl GuardConfig {
+    /// The generic 500 for a caught panic, with the security headers (no HSTS: whether
+    /// the request came over TLS is not known out here; `no-store`, as for credentials).
+    fn panic_response(
+        &self,
+        panic: &(dyn std::any::Any + Send),
+        id: Option<HeaderValue>,
+    ) -> Response {
+        let mut res = panic_response(panic, id);
+        self.headers.apply(res.headers_mut(), false, true);
+        res
+    }
+
     /// Host, HTTPS policy, refused methods: the refusal, if any. The request is only taken
     /// apart on the (rare) refusal paths.
+    #[allow(clippy::result_large_err)] // the refusal is the response itself
     fn refuse(&self, req: Request) -> Result<Request, Response> {
         if let Err(p) = self.hosts.check_request(req.headers(), req.uri()) {
             return Err(p.into_response());
@@ -490,6 +506,8 @@ where
 struct Front<S> {
     inner: S,
     proxies: Arc<TrustedProxies>,
+    /// For the security headers of a panic's 500 (made outside the guard).
+    cfg: Arc<GuardConfig>,
 }
 
 /// A fresh request id: a random UUID v4, in one shared allocation (the request and the
@@ -535,13 +553,15 @@ where
                 },
                 id: Some(id),
                 watch,
+                cfg: self.cfg.clone(),
             },
             Err(panic) => FrontFuture {
                 state: FrontState::Done {
-                    res: Some(panic_response(panic.as_ref(), Some(id.clone()))),
+                    res: Some(self.cfg.panic_response(panic.as_ref(), Some(id.clone()))),
                 },
                 id: Some(id),
                 watch,
+                cfg: self.cfg.clone(),
             },
         }
     }
@@ -562,6 +582,7 @@ pin_project_lite::pin_project! {
         state: FrontState<F>,
         id: Option<HeaderValue>,
         watch: crate::observe::Watch,
+        cfg: Arc<GuardConfig>,
     }
 }
 
@@ -580,11 +601,13 @@ where
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(Ok(res))) => res,
                     Poll::Ready(Ok(Err(e))) => match e {},
-                    Poll::Ready(Err(panic)) => panic_response(panic.as_ref(), this.id.clone()),
+                    Poll::Ready(Err(panic)) => {
+                        this.cfg.panic_response(panic.as_ref(), this.id.clone())
+                    }
                 },
                 FrontStateProj::Done { res } => res
                     .take()
-                    .unwrap_or_else(|| panic_response(&"polled after completion", None)),
+                    .unwrap_or_else(|| this.cfg.panic_response(&"polled after completion", None)),
             }
         };
         let mut res = res;
@@ -613,6 +636,11 @@ mod tests {
         Front {
             inner,
             proxies: Arc::new(TrustedProxies::none()),
+            cfg: Arc::new(GuardConfig {
+                hosts: AllowedHosts::default(),
+                http_policy: HttpPolicy::default(),
+                headers: SecurityHeaders::api().compile(),
+            }),
         }
     }
 
@@ -638,6 +666,8 @@ mod tests {
             let res = svc.clone().oneshot(req).await.unwrap();
             assert_eq!(res.status(), 500);
             assert_eq!(res.headers()["content-type"], "application/problem+json");
+            assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+            assert_eq!(res.headers()["cache-control"], "no-store");
             let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
             assert_ne!(id, "client-chosen", "a client's own id is replaced");
             assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);

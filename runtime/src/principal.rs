@@ -1,7 +1,9 @@
 //! The authenticated caller: [`Principal`], and custom token claims through [`Claims<T>`].
 //!
 //! Both are axum extractors that only work behind a `#[secure]` route: the generated code
-//! authenticates first and then hands the principal to the handler. A handler mounted
+//! authenticates first and then hands the principal to the handler.
+//! (It travels in a private request extension: take it with these extractors, not with
+//! `Extension<Principal>`.) A handler mounted
 //! without that enforcement (for example the bare function passed to `axum::routing::get`)
 //! gets a 500 from these extractors, never an unauthenticated call.
 //!

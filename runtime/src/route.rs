@@ -149,8 +149,9 @@ impl Guard {
         Self(Some(route))
     }
 
-    /// Run the route policy. On success the request's parts (with the principal and the
-    /// enforcement marker inserted), its body, and the finishing handle are returned.
+    /// Run the route policy. On success the request's parts (with the enforcement marker,
+    /// which carries the principal, inserted), its body, and the finishing handle are
+    /// returned.
     pub async fn enter(
         &self,
         handler: &'static str,
@@ -233,7 +234,7 @@ impl CompiledRoute {
 
     /// Steps 2–3 of the policy, once the caller has authenticated: authorization (roles with
     /// the hierarchy, scopes, `allow`), then the per-principal limits. On success the
-    /// principal is stored in the request's extensions for the handler.
+    /// principal is kept in `fin`; [`Guard::enter`] hands it to the handler.
     #[allow(clippy::result_large_err)] // the refusal is the response itself
     pub(crate) async fn admit(
         &self,

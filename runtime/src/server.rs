@@ -26,7 +26,7 @@
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
 //! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431; HTTP/2: header list size) |
-//! | `max_headers` | 100 | header-count floods (HTTP/1.1: 431; 100 is hyper's own cap, and costs nothing per request — another value makes hyper size its header table per request) |
+//! | `max_headers` | 64 | header-count floods (431 problem+json; above 100, hyper's own cap, hyper enforces it) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
 //! | `h2_max_concurrent_streams` | 100 | HTTP/2 stream floods (rapid reset is bounded by h2's own defaults) |
@@ -60,6 +60,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use crate::error::Problem;
+use crate::headers::CompiledHeaders;
 use crate::tls::LoadedTls;
 
 /// How a request reached the server (a request extension).
@@ -100,7 +101,7 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
-            max_headers: HYPER_MAX_HEADERS,
+            max_headers: 64,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             h2_max_concurrent_streams: 100,
@@ -161,6 +162,8 @@ impl Limits {
 #[derive(Debug)]
 pub struct Server {
     router: Router,
+    /// The app's security headers, for the answers the server makes itself (408, 431).
+    headers: Arc<CompiledHeaders>,
     tls: Option<LoadedTls>,
     limits: Limits,
     addr: String,
@@ -170,6 +173,7 @@ pub struct Server {
 impl Server {
     pub(crate) fn new(
         router: Router,
+        headers: CompiledHeaders,
         tls: Option<LoadedTls>,
         limits: Limits,
         addr: String,
@@ -177,6 +181,7 @@ impl Server {
     ) -> Self {
         Self {
             router,
+            headers: Arc::new(headers),
             tls,
             limits,
             addr,
@@ -184,9 +189,17 @@ impl Server {
         }
     }
 
-    /// Plain HTTP with default limits (what [`serve`] uses).
+    /// Plain HTTP with default limits (what [`serve`] uses). The answers the server makes
+    /// itself (408, 431) carry the default (`api`) security headers.
     pub fn plain(router: Router) -> Self {
-        Self::new(router, None, Limits::default(), String::new(), None)
+        Self::new(
+            router,
+            crate::headers::SecurityHeaders::api().compile(),
+            None,
+            Limits::default(),
+            String::new(),
+            None,
+        )
     }
 
     /// The app.
@@ -273,6 +286,7 @@ impl Bound {
         let permits = limits.max_connections;
         let shared = Arc::new(Shared {
             router: self.server.router,
+            headers: self.server.headers,
             sem: Arc::new(Semaphore::new(permits)),
             limits,
         });
@@ -321,6 +335,7 @@ pub async fn serve(router: Router, listener: TcpListener) -> io::Result<()> {
 #[derive(Debug)]
 struct Shared {
     router: Router,
+    headers: Arc<CompiledHeaders>,
     sem: Arc<Semaphore>,
     limits: Limits,
 }
@@ -428,6 +443,8 @@ async fn drive<I>(
         transport,
         timeout: l.request_timeout,
         activity: activity.clone(),
+        max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
+        headers: shared.headers.clone(),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head's deadline (slowloris) is kept by this connection's ticker below,
@@ -435,7 +452,9 @@ async fn drive<I>(
     let mut h1 = builder.http1();
     h1.header_read_timeout(None)
         .max_buf_size(l.max_header_bytes.max(8192));
-    if l.max_headers != HYPER_MAX_HEADERS {
+    // Up to hyper's own cap the count is checked on the parsed head (one comparison);
+    // a larger cap is hyper's to enforce.
+    if l.max_headers > HYPER_MAX_HEADERS {
         h1.max_headers(l.max_headers);
     }
     builder
@@ -470,8 +489,17 @@ async fn drive<I>(
                     None => {
                         // HTTP/1.1: between requests the next head must arrive within the
                         // header timeout (slowloris); HTTP/2 idles up to the idle timeout.
-                        let limit = if activity.is_h2() { l.idle_timeout } else { l.header_read_timeout };
+                        // A response counts as in flight until its body is sent, so a
+                        // long download is never idle.
+                        let h2 = activity.is_h2();
+                        let limit = if h2 { l.idle_timeout } else { l.header_read_timeout };
                         if activity.idle_for() >= limit {
+                            if !h2 {
+                                // Nothing in flight: at most half a head, which is what
+                                // the deadline is for. (hyper would keep a connection that
+                                // never completed its first head open until the grace.)
+                                return;
+                            }
                             conn.as_mut().graceful_shutdown();
                             closing = Some(Instant::now() + l.header_read_timeout);
                         }
@@ -540,14 +568,31 @@ struct ConnService {
     transport: Transport,
     timeout: Duration,
     activity: Arc<Activity>,
+    /// Header fields allowed per request, when below hyper's own cap.
+    max_headers: Option<usize>,
+    /// Stamped on the answers made here, outside the app's stack (408, 431).
+    headers: Arc<CompiledHeaders>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response;
+    type Response = Response<TrackedBody>;
     type Error = Infallible;
     type Future = ConnFuture;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::start(&self.activity);
+        if self
+            .max_headers
+            .is_some_and(|max| req.headers().len() > max)
+        {
+            return ConnFuture {
+                state: ConnState::Done {
+                    res: Some(self.stamp(too_many_headers())),
+                },
+                in_flight: Some(in_flight),
+                headers: None,
+            };
+        }
         let mut req = req.map(Body::new);
         if req.version() == axum::http::Version::HTTP_2 {
             self.activity.h2.store(true, Ordering::Relaxed);
@@ -555,9 +600,20 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         req.extensions_mut().insert(self.transport);
         ConnFuture {
-            inner: tokio::time::timeout(self.timeout, self.router.clone().oneshot(req)),
-            _in_flight: InFlight::start(&self.activity),
+            state: ConnState::Running {
+                inner: tokio::time::timeout(self.timeout, self.router.clone().oneshot(req)),
+            },
+            in_flight: Some(in_flight),
+            headers: Some((self.headers.clone(), self.transport == Transport::Tls)),
         }
+    }
+}
+
+impl ConnService {
+    fn stamp(&self, mut res: Response) -> Response {
+        self.headers
+            .apply(res.headers_mut(), self.transport == Transport::Tls, true);
+        res
     }
 }
 
@@ -565,24 +621,93 @@ pin_project_lite::pin_project! {
     /// A request on its way through the app, within the request timeout (not boxed).
     pub(crate) struct ConnFuture {
         #[pin]
-        inner: tokio::time::Timeout<tower::util::Oneshot<Router, Request<Body>>>,
-        _in_flight: InFlight,
+        state: ConnState,
+        in_flight: Option<InFlight>,
+        headers: Option<(Arc<CompiledHeaders>, bool)>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ConnStateProj]
+    enum ConnState {
+        Running { #[pin] inner: tokio::time::Timeout<tower::util::Oneshot<Router, Request<Body>>> },
+        Done { res: Option<Response> },
     }
 }
 
 impl Future for ConnFuture {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<Response<TrackedBody>, Infallible>;
 
     fn poll(
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        match self.project().inner.poll(cx) {
-            std::task::Poll::Pending => std::task::Poll::Pending,
-            std::task::Poll::Ready(Ok(res)) => std::task::Poll::Ready(res),
-            std::task::Poll::Ready(Err(_elapsed)) => std::task::Poll::Ready(Ok(timeout_response())),
-        }
+        let this = self.project();
+        let res = match this.state.project() {
+            ConnStateProj::Running { inner } => match inner.poll(cx) {
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+                std::task::Poll::Ready(Ok(Ok(res))) => res,
+                std::task::Poll::Ready(Ok(Err(e))) => match e {},
+                std::task::Poll::Ready(Err(_elapsed)) => {
+                    let mut res = timeout_response();
+                    if let Some((headers, tls)) = this.headers.take() {
+                        headers.apply(res.headers_mut(), tls, true);
+                    }
+                    res
+                }
+            },
+            ConnStateProj::Done { res } => res.take().unwrap_or_else(too_many_headers),
+        };
+        // The request stays in flight until its response body has been sent.
+        let in_flight = this.in_flight.take();
+        std::task::Poll::Ready(Ok(res.map(|inner| TrackedBody {
+            inner,
+            _in_flight: in_flight,
+        })))
     }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in flight until it is dropped
+    /// (sent, or the connection gone), so the idle deadline never cuts a long download.
+    pub(crate) struct TrackedBody {
+        #[pin]
+        inner: Body,
+        _in_flight: Option<InFlight>,
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn too_many_headers() -> Response {
+    let mut res = Problem::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "header-fields-too-large",
+        "Request Header Fields Too Large",
+    )
+    .with_detail("The request has too many header fields.")
+    .into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 fn timeout_response() -> Response {
@@ -675,16 +800,87 @@ mod tests {
         assert!(res.starts_with("HTTP/1.1 431"), "{res}");
     }
 
+    fn head_with(n: usize) -> String {
+        let mut head = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 0..n {
+            head.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        head.push_str("\r\n");
+        head
+    }
+
     #[tokio::test]
     async fn default_limits_cap_header_count() {
         let addr = start(Limits::default()).await;
-        let mut many = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
-        for i in 0..120 {
-            many.push_str(&format!("x-h{i}: v\r\n"));
-        }
-        many.push_str("\r\n");
-        let res = raw(addr, many.as_bytes()).await;
+        // 62 + host + connection = 64 fields: served; one more is refused.
+        let ok = raw(addr, head_with(62).as_bytes()).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        let res = raw(addr, head_with(63).as_bytes()).await;
         assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+        assert!(res.contains("application/problem+json"), "{res}");
+        assert!(res.contains("x-content-type-options: nosniff"), "{res}");
+        // Beyond hyper's own cap hyper refuses first.
+        let res = raw(addr, head_with(120).as_bytes()).await;
+        assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+        // A larger configured cap is honoured.
+        let roomy = start(Limits::default().max_headers(200)).await;
+        let ok = raw(roomy, head_with(150).as_bytes()).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn a_long_download_outlives_the_head_deadline() {
+        // The body takes four header timeouts to send; the connection must not be
+        // mistaken for an idle one while it does.
+        let router = Router::new().route(
+            "/slow-body",
+            axum::routing::get(|| async {
+                let chunks = futures_util::stream::unfold(0u8, |i| async move {
+                    if i == 12 {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok::<_, Infallible>(bytes::Bytes::from_static(b"chunk\n")),
+                        i + 1,
+                    ))
+                });
+                Body::from_stream(chunks)
+            }),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut server = Server::plain(router);
+        server.limits = Limits::default().header_read_timeout(Duration::from_millis(300));
+        let bound = server.on(l, None).unwrap();
+        let addr = bound.local_addr();
+        tokio::spawn(bound.run_until(std::future::pending()));
+        let res = raw(
+            addr,
+            b"GET /slow-body HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+        assert_eq!(res.lines().filter(|l| *l == "chunk").count(), 12, "{res}");
+    }
+
+    #[tokio::test]
+    async fn a_slow_first_head_is_cut_off_at_the_deadline() {
+        let addr = start(Limits::default().header_read_timeout(Duration::from_secs(1))).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed before 5 s")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+        // The deadline plus one tick of the connection's clock (a quarter of it), not twice.
+        assert!(
+            t.elapsed() < Duration::from_millis(1800),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -693,6 +889,7 @@ mod tests {
         let res = raw(addr, b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n").await;
         assert!(res.starts_with("HTTP/1.1 408"), "{res}");
         assert!(res.contains("application/problem+json"), "{res}");
+        assert!(res.contains("x-content-type-options: nosniff"), "{res}");
     }
 
     #[tokio::test]

@@ -597,6 +597,11 @@ impl JwtVerifier {
         if let Some(p) = self.cached(token.as_bytes(), now) {
             return Ok(p);
         }
+        self.verify_fully(token, now).await
+    }
+
+    /// Every check, without the cache; a token that passes is remembered.
+    async fn verify_fully(&self, token: &str, now: u64) -> Result<Principal, Rejection> {
         match self.lookup(token)? {
             Lookup::Static(key) => self.decode_and_cache(token, key, KeyRef::Static, now),
             Lookup::Remote(remote, kid) => {
@@ -613,10 +618,11 @@ impl JwtVerifier {
     /// answered from the cache (its bytes passed every check then); anything else must be a
     /// token68 value and goes through [`JwtVerifier::verify_async`].
     pub(crate) async fn verify_bearer(&self, raw: &[u8]) -> Result<Principal, Rejection> {
-        if let Some(p) = self.cached(raw, jsonwebtoken::get_current_timestamp()) {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(p) = self.cached(raw, now) {
             return Ok(p);
         }
-        self.verify_async(token68(raw)?).await
+        self.verify_fully(token68(raw)?, now).await
     }
 
     /// A token verified before, still live, whose key is still loaded.

@@ -52,7 +52,8 @@ struct Entry {
 impl Entry {
     fn live(&self, now: u64, leeway: u64) -> bool {
         // The same comparisons as jsonwebtoken's validation.
-        self.exp >= now.saturating_sub(leeway) && self.nbf.is_none_or(|nbf| nbf <= now + leeway)
+        self.exp >= now.saturating_sub(leeway)
+            && self.nbf.is_none_or(|nbf| nbf <= now.saturating_add(leeway))
     }
 }
 
