@@ -74,29 +74,31 @@ fn command(dir: &Path, vars: &[(&str, &str)]) -> Command {
     c
 }
 
-/// Everything a process wrote, stdout and stderr, collected by reader threads.
+/// Everything a process wrote, collected by reader threads: stdout and stderr each in its
+/// own buffer (one shared buffer would interleave a line of one stream into the middle of
+/// a line of the other).
 #[derive(Clone, Default)]
-struct Output(Arc<Mutex<String>>);
+struct Output([Arc<Mutex<String>>; 2]);
 
 impl Output {
     fn capture(child: &mut Child) -> Self {
         let out = Self::default();
-        let mut readers: Vec<Box<dyn Read + Send>> = Vec::new();
+        let mut readers: Vec<(usize, Box<dyn Read + Send>)> = Vec::new();
         if let Some(s) = child.stdout.take() {
-            readers.push(Box::new(s));
+            readers.push((0, Box::new(s)));
         }
         if let Some(s) = child.stderr.take() {
-            readers.push(Box::new(s));
+            readers.push((1, Box::new(s)));
         }
-        for mut r in readers {
-            let out = out.clone();
+        for (i, mut r) in readers {
+            let buf_out = out.0[i].clone();
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = r.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    out.0
+                    buf_out
                         .lock()
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -106,8 +108,11 @@ impl Output {
         out
     }
 
+    /// stdout, then stderr.
     fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
+        let stdout = self.0[0].lock().unwrap().clone();
+        let stderr = self.0[1].lock().unwrap().clone();
+        format!("{stdout}\n{stderr}")
     }
 }
 
