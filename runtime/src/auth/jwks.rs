@@ -635,6 +635,19 @@ impl Inner {
                         );
                     }
                 }
+                // A key whose JWK did not change stays the same loaded key, so tokens it
+                // verified stay in the verified-token cache; a changed or withdrawn one
+                // does not.
+                let mut keys = keys;
+                let previous = self.snapshot();
+                for (kid, key) in keys.iter_mut() {
+                    if let Some(old) = previous.get(kid)
+                        && old.source.is_some()
+                        && old.source == key.source
+                    {
+                        *key = old.clone();
+                    }
+                }
                 *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
                 if self.failing.swap(false, Ordering::AcqRel) {
                     tracing::info!(
@@ -950,7 +963,10 @@ fn remote_key(
         .kid(kid.clone())
         .verifier(checks)
     {
-        Ok(key) => Ok((kid, key)),
+        Ok(mut key) => {
+            key.source = Some(entry.clone());
+            Ok((kid, key))
+        }
         Err(_) => skip("the key failed its checks"),
     }
 }
@@ -1359,6 +1375,30 @@ mod tests {
         // The first use inside a runtime fetches and starts the schedule.
         assert!(rt.block_on(remote.get_or_refetch("k1")).is_some());
         assert!(remote.inner.started.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn an_unchanged_key_stays_the_same_loaded_key_across_refreshes() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let url = http_server(&rt, P256_SET);
+        let jwt = Jwt::new().jwks(
+            Jwks::new(&url)
+                .unwrap()
+                .allow_http_loopback()
+                .refresh_every(Duration::from_millis(100))
+                .min_refetch_interval(Duration::from_millis(100))
+                .timeout(Duration::from_secs(2)),
+        );
+        let verifier = jwt.compile().unwrap();
+        let remote = verifier_remote(&verifier);
+        let first = rt.block_on(remote.get_or_refetch("k1")).unwrap();
+        // Let the schedule refetch the (same) set a few times.
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(450)).await });
+        let later = remote.cached("k1").unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &later),
+            "an unchanged JWK keeps its loaded key"
+        );
     }
 
     #[tokio::test]

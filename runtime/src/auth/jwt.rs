@@ -238,6 +238,7 @@ impl JwtKey {
             validation: checks.validation(&k.algorithms),
             kid: k.kid,
             key: k.key,
+            source: None,
         })
     }
 
@@ -508,6 +509,9 @@ pub(crate) struct VerifierKey {
     kid: Option<String>,
     key: DecodingKey,
     validation: Validation,
+    /// The JWK it was read from, for a key of a remote set: an unchanged JWK keeps its
+    /// loaded key across refreshes (and so its tokens in the verified-token cache).
+    pub(crate) source: Option<serde_json::Value>,
 }
 
 impl VerifierKey {
