@@ -7,10 +7,12 @@
 //! observe::init_logging_from_env();
 //! ```
 //!
-//! - **Request ids**: the stack's request-id layer sets `X-Request-Id`; this layer opens a
-//!   `request` span carrying it (with the method and the matched route), so every log line
-//!   written while the request is handled carries the id, and writes one access line when
-//!   the response is ready — except for `/health` and `/ready`, which would only be noise.
+//! - **Request ids**: the front of the app's stack sets `X-Request-Id` and opens a
+//!   `request` span carrying it (with the method), so every log line written while the
+//!   request is handled carries the id, and writes one access line (with the matched route)
+//!   when the response is ready — except for `/health` and `/ready`, which would only be
+//!   noise. [`ObserveLayer`] does the span, access line and metrics for routers assembled
+//!   by hand.
 //! - **Audit events** ([`Audit`]) are typed: authentication success and failure,
 //!   authorization denied, rate limited, validation failed, configuration refused; each
 //!   carries the route, the principal id, the client IP and a fixed reason. Field values
