@@ -534,7 +534,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             .check(&policies, self.jwt.as_ref(), self.api_keys.is_some())?;
         let needs = crate::hardening::RouteNeeds::of(
             self.routes.iter().map(|r| r.policy),
-            self.api_keys.is_some(),
+            self.api_keys.as_ref().map(|k| k.header_name()),
         );
         let mut auth = Authenticators::default();
         if let Some(jwt) = &self.jwt {

@@ -60,8 +60,8 @@ use std::time::Duration;
 use crate::client_ip::TrustedProxies;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::http::Method;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
@@ -100,20 +100,25 @@ pub(crate) struct Hardening {
 }
 
 /// What the routes need from CORS: their methods, and whether any authenticates or takes
-/// a body.
+/// a body; and the header API keys are read from.
 #[derive(Debug, Default)]
 pub(crate) struct RouteNeeds {
     pub(crate) methods: Vec<Method>,
     pub(crate) auth: bool,
     pub(crate) body: bool,
+    /// Some route may be satisfied by an API key: CORS allows [`RouteNeeds::key_header`].
     pub(crate) api_key: bool,
+    /// The header API keys are read from, when API keys are configured: it marks a request
+    /// as carrying credentials, and error reports scrub it.
+    pub(crate) key_header: Option<HeaderName>,
 }
 
 impl RouteNeeds {
-    /// Collect from the routes' policies; `api_keys`: API-key authentication is configured.
+    /// Collect from the routes' policies; `key_header`: the header API keys are read from,
+    /// when API-key authentication is configured.
     pub(crate) fn of<'a>(
         policies: impl Iterator<Item = &'a crate::policy::Policy>,
-        api_keys: bool,
+        key_header: Option<&HeaderName>,
     ) -> Self {
         let mut needs = Self::default();
         for p in policies {
@@ -128,7 +133,8 @@ impl RouteNeeds {
                 needs.auth = true;
             }
         }
-        needs.api_key = api_keys && needs.auth;
+        needs.api_key = key_header.is_some() && needs.auth;
+        needs.key_header = key_header.cloned();
         needs
     }
 }
@@ -293,8 +299,8 @@ impl Hardening {
         let cors = match &self.cors {
             Some(cors) => {
                 let mut cors = cors.clone();
-                if needs.api_key {
-                    cors = cors.allow_headers(["x-api-key"]);
+                if let Some(key) = needs.key_header.as_ref().filter(|_| needs.api_key) {
+                    cors = cors.allow_headers([key.as_str()]);
                 }
                 Some(cors.layer(&needs.methods, needs.auth, needs.body)?)
             }
@@ -310,6 +316,7 @@ impl Hardening {
             hosts: self.hosts.clone(),
             http_policy: self.http_policy,
             headers: self.headers.compile(),
+            key_header: needs.key_header.clone(),
         });
         let guard = Guard {
             inner,
@@ -321,6 +328,7 @@ impl Hardening {
         let mut core = tower::util::Either::Left(guard);
         #[cfg(feature = "sentry")]
         if let Some(sentry) = &self.sentry {
+            let sentry = sentry.clone().scrubbing(needs.key_header.clone());
             let boxed: BoxCloneSyncService<Request, Response, Infallible> =
                 BoxCloneSyncService::new(tower::Layer::layer(&sentry.layer(), core));
             core = tower::util::Either::Right(boxed);
@@ -375,6 +383,8 @@ struct GuardConfig {
     hosts: AllowedHosts,
     http_policy: HttpPolicy,
     headers: CompiledHeaders,
+    /// The configured API-key header: a request carrying it carries credentials.
+    key_header: Option<HeaderName>,
 }
 
 /// Trusted host → HTTPS redirect or reject → refused methods; on the way out the error
@@ -432,7 +442,7 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let tls = req.extensions().get::<Transport>() == Some(&Transport::Tls);
-        let credentialed = carries_credentials(req.headers());
+        let credentialed = carries_credentials(req.headers(), self.cfg.key_header.as_ref());
         let stamp = Stamp {
             cfg: self.cfg.clone(),
             tls,
@@ -640,6 +650,7 @@ mod tests {
                 hosts: AllowedHosts::default(),
                 http_policy: HttpPolicy::default(),
                 headers: SecurityHeaders::api().compile(),
+                key_header: None,
             }),
         }
     }
