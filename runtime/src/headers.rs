@@ -31,9 +31,11 @@
 //! `form-action`) add about 400 bytes to every response and protect nothing there; they
 //! are in `strict` and in `relaxed`, the preset for apps that serve pages.
 //!
-//! HSTS is sent only on responses that travel over TLS (the server marks each connection),
-//! never over plain HTTP where it means nothing and could be injected. `preload` is
-//! opt-in ([`SecurityHeaders::hsts_preload`]): it is hard to undo.
+//! HSTS is sent only on responses that travel over TLS (the server marks each connection)
+//! — or, behind a trusted TLS-terminating proxy, when the proxy says the client is on
+//! HTTPS ([`crate::client_ip::ClientScheme`]) — never over plain HTTP where it means
+//! nothing and could be injected. `preload` is opt-in ([`SecurityHeaders::hsts_preload`]):
+//! it is hard to undo.
 //!
 //! A request "carries credentials" when it has an `Authorization` or `Cookie` header, or an
 //! API-key header (the one named with
