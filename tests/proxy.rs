@@ -379,6 +379,11 @@ async fn plain_http_through_the_proxy_is_redirected() {
         "to the same host and path on the default HTTPS port"
     );
     assert_eq!(r.header("strict-transport-security"), None);
+    // A Host the app does not own is refused before any redirect is made (nginx passes
+    // the client's Host): no open redirect through the proxy either.
+    let r = send(c.get(nginx.http("/public")).header("host", "evil.example")).await;
+    r.assert_problem(400, "unknown-host");
+    assert!(r.header("location").is_none());
     // Over the proxy's HTTPS the same request is served.
     let r = send(c.get(nginx.https("/public?x=1"))).await;
     assert_eq!(r.status, 200);
