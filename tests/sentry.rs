@@ -237,3 +237,42 @@ async fn a_dead_or_hanging_tracker_never_delays_responses() {
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     }
 }
+
+#[secure(get "/keyed-fail", auth = "api_key")]
+async fn keyed_fail(user: Principal) -> StatusCode {
+    let _ = user;
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+#[tokio::test]
+async fn a_custom_api_key_header_is_scrubbed() {
+    use shieldwall::auth::api_key::{ApiKeys, MemoryKeyStore, NewKey};
+    // A name that none of the generic scrubbing patterns (token, key, secret…) matches.
+    let keys = ApiKeys::new(MemoryKeyStore::new())
+        .header(axum::http::HeaderName::from_static("x-client-credential"));
+    let key = keys.create(NewKey::new("billing")).unwrap().key;
+    let (dsn, got) = tracker().await;
+    let router = Shieldwall::new()
+        .api_keys(keys)
+        .routes(routes![keyed_fail])
+        .sentry(SentryConfig::new(&dsn).unwrap())
+        .build()
+        .unwrap();
+    let base = serve(router).await;
+    let r = send(
+        client()
+            .get(format!("{base}/keyed-fail"))
+            .header("x-client-credential", &key),
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    let received = got.wait_for(1).await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    let envelope = &received[0].1;
+    let secret = key.rsplit('_').next().unwrap();
+    assert!(!envelope.contains(secret), "the API key leaked: {envelope}");
+    assert_eq!(
+        event(envelope)["request"]["headers"]["x-client-credential"],
+        "[Filtered]"
+    );
+}

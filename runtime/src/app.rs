@@ -242,8 +242,8 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// | `SHIELDWALL_JWT_SECRET` (or `_FILE`), `SHIELDWALL_JWT_ISSUER`, `SHIELDWALL_JWT_AUDIENCE` | the JWT used when the code configures none |
     /// | `SHIELDWALL_DEBUG_ROUTES` | `true`: mount `GET /_debug/routes` ([`Shieldwall::debug_routes`]) |
     /// | `SHIELDWALL_REDIS_URL` | share rate limits through Redis ([`Shieldwall::redis`]) |
-    /// | `SHIELDWALL_TRUSTED_PROXIES` | comma-separated CIDRs of trusted proxies |
-    /// | `SHIELDWALL_FORWARDED_HEADER` | `x-forwarded-for` (default) or `forwarded` |
+    /// | `SHIELDWALL_TRUSTED_PROXIES` | comma-separated CIDRs of trusted proxies: their forwarding headers name the client and its scheme |
+    /// | `SHIELDWALL_FORWARDED_HEADER` | `x-forwarded-for` (default: with `X-Forwarded-Proto`) or `forwarded` (`for=` and `proto=`) |
     /// | `SHIELDWALL_IPV6_PREFIX` | IPv6 prefix length keyed as one client (default 64) |
     /// | `SHIELDWALL_RATE_CAPACITY` | keys the in-memory rate store tracks (default 100000) |
     /// | `SHIELDWALL_ADDR`, `SHIELDWALL_TLS_CERT`, `SHIELDWALL_TLS_KEY`, `SHIELDWALL_ALLOWED_HOSTS`, `SHIELDWALL_CORS_ORIGINS`, … | listening, TLS and app-wide hardening: see [`crate::hardening`] |
@@ -422,8 +422,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Proxies whose forwarding header names the client (see [`crate::client_ip`]).
-    /// Without it, the socket peer is the client and forwarding headers are ignored.
+    /// Proxies whose forwarding headers name the client and the scheme it used (see
+    /// [`crate::client_ip`]). Without it, the socket peer is the client, the connection
+    /// decides HTTPS, and forwarding headers are ignored.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = proxies;
         self
@@ -492,9 +493,19 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// What the plain listener beside HTTPS answers (default: reject with 400).
+    /// What plain HTTP gets (default: reject with 400): on the plain listener beside
+    /// HTTPS, and for requests a trusted proxy received over plain HTTP (see
+    /// [`crate::client_ip`]).
     pub fn http_policy(mut self, policy: crate::tls::HttpPolicy) -> Self {
         self.harden.http_policy = policy;
+        self
+    }
+
+    /// The port clients reach HTTPS on, for [`HttpPolicy::Redirect`](crate::tls::HttpPolicy)
+    /// (`SHIELDWALL_PUBLIC_HTTPS_PORT`). Default: the app's own HTTPS port for its plain
+    /// listener, and 443 behind a TLS-terminating proxy.
+    pub fn public_https_port(mut self, port: u16) -> Self {
+        self.harden.public_https_port = Some(port);
         self
     }
 
@@ -534,7 +545,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             .check(&policies, self.jwt.as_ref(), self.api_keys.is_some())?;
         let needs = crate::hardening::RouteNeeds::of(
             self.routes.iter().map(|r| r.policy),
-            self.api_keys.is_some(),
+            self.api_keys.as_ref().map(|k| k.header_name()),
         );
         let mut auth = Authenticators::default();
         if let Some(jwt) = &self.jwt {

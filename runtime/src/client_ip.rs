@@ -31,11 +31,53 @@
 //!
 //! Only one header is read, the one configured: with `X-Forwarded-For` configured, a
 //! client-sent `Forwarded` header is ignored, and the reverse.
+//!
+//! # The client's scheme behind a TLS-terminating proxy
+//!
+//! Behind nginx, Caddy or a cloud load balancer that terminates TLS, the app's own socket
+//! is plain HTTP whatever the client used. The same trusted proxies also say which scheme
+//! the client used, in the header family configured above: `X-Forwarded-Proto` beside
+//! `X-Forwarded-For`, the `proto=` parameter of `Forwarded` with
+//! [`ForwardedHeader::Forwarded`]. That scheme — from a trusted socket peer only, never
+//! from anyone else — is the request's [`ClientScheme`], and it decides:
+//!
+//! - **HSTS**: sent when the client is on HTTPS ([`crate::headers`]);
+//! - **the HTTP policy**: a request the proxy received over plain HTTP is rejected (400
+//!   `https-required`, the default) or redirected to `https://` with
+//!   [`HttpPolicy::Redirect`](crate::tls::HttpPolicy), exactly like the plain listener
+//!   beside the app's own HTTPS ([`crate::tls`]);
+//! - **cross-site request protection**: an `Origin` on this host but with the other scheme
+//!   is another origin ([`crate::csrf`]);
+//! - **secure cookies**: a handler takes [`ClientScheme`] as an argument and marks its
+//!   cookies `Secure` when [`ClientScheme::is_https`].
+//!
+//! Without a forwarded scheme (or from an untrusted peer) the connection decides: TLS on
+//! the app's own listener is HTTPS. When the app has its own TLS *and* a trusted proxy
+//! forwards a scheme (a proxy that re-encrypts to the app), the proxy's word wins: the hop
+//! from the proxy is TLS, but the client may have used plain HTTP.
+//!
+//! Several values (`X-Forwarded-Proto: https, http`, or several `proto=` in `Forwarded`)
+//! count as HTTPS only when every one says `https`: a client can write its own value to the
+//! left of what the proxy appends, so it can only ever downgrade itself, never upgrade.
+//! The proxy must overwrite (or append to) what the client sent:
+//!
+//! ```text
+//! # nginx, in front of the app on 127.0.0.1:3000, trusting 127.0.0.1
+//! proxy_set_header Host              $http_host;
+//! proxy_set_header X-Forwarded-For   $proxy_add_x_forwarded_for;
+//! proxy_set_header X-Forwarded-Proto $scheme;
+//! ```
+//!
+//! A proxy that passes the client's own `X-Forwarded-Proto` through unchanged lets that
+//! client choose its scheme; it can then only skip the HTTPS policy for its own requests.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderName, header, request::Parts};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{Extensions, HeaderMap, HeaderName, header, request::Parts};
+
+use crate::server::Transport;
 
 /// Default IPv6 prefix length used as one client identity.
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
@@ -145,6 +187,101 @@ impl TrustedProxies {
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+impl TrustedProxies {
+    /// The scheme a trusted proxy says the client used (see the [module docs](self)):
+    /// `None` when `peer` is not a trusted proxy or the proxy named no scheme; `Https`
+    /// only when every scheme named is `https`.
+    pub fn forwarded_scheme(&self, peer: IpAddr, headers: &HeaderMap) -> Option<ClientScheme> {
+        if self.nets.is_empty() || !self.is_trusted(peer) {
+            return None;
+        }
+        let mut seen = false;
+        let mut all_https = true;
+        let mut note = |v: &str| {
+            seen = true;
+            all_https &= v.trim().trim_matches('"').eq_ignore_ascii_case("https");
+        };
+        match self.header {
+            ForwardedHeader::XForwardedFor => {
+                for line in headers.get_all(&X_FORWARDED_PROTO) {
+                    match line.to_str() {
+                        Ok(line) => line.split(',').for_each(&mut note),
+                        Err(_) => note(""),
+                    }
+                }
+            }
+            ForwardedHeader::Forwarded => {
+                for line in headers.get_all(header::FORWARDED) {
+                    let Ok(line) = line.to_str() else {
+                        note("");
+                        continue;
+                    };
+                    for pair in line.split([',', ';']) {
+                        if let Some((k, v)) = pair.split_once('=')
+                            && k.trim().eq_ignore_ascii_case("proto")
+                        {
+                            note(v);
+                        }
+                    }
+                }
+            }
+        }
+        seen.then_some(if all_https {
+            ClientScheme::Https
+        } else {
+            ClientScheme::Http
+        })
+    }
+}
+
+/// How the client reached the app: over HTTPS or plain HTTP — the connection's own scheme
+/// or, from a trusted proxy, the scheme it forwarded (see the [module docs](self)).
+///
+/// An extractor, for decisions such as the `Secure` attribute of a cookie:
+///
+/// ```
+/// use axum::http::header::SET_COOKIE;
+/// use shieldwall_runtime::client_ip::ClientScheme;
+///
+/// async fn login(scheme: ClientScheme) -> [(axum::http::HeaderName, String); 1] {
+///     let secure = if scheme.is_https() { "; Secure" } else { "" };
+///     [(SET_COOKIE, format!("sid=…; HttpOnly; SameSite=Lax; Path=/{secure}"))]
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientScheme {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS.
+    Https,
+}
+
+impl ClientScheme {
+    /// Whether the client is on HTTPS.
+    pub fn is_https(self) -> bool {
+        self == Self::Https
+    }
+
+    /// The scheme of a request, from its extensions: the one the app's stack decided (from
+    /// a trusted proxy), or else the connection's: HTTPS when the server marked it TLS.
+    pub fn of(ext: &Extensions) -> Self {
+        match ext.get::<ClientScheme>() {
+            Some(s) => *s,
+            None if ext.get::<Transport>() == Some(&Transport::Tls) => Self::Https,
+            None => Self::Http,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientScheme {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
 
 /// The `for=` parameter of one `Forwarded` element.
 fn forwarded_for(element: &str) -> Option<&str> {
@@ -272,6 +409,72 @@ mod tests {
         assert_eq!(t.client(ip("::ffff:10.0.0.1"), &h), ip("198.51.100.7"));
         assert!(TrustedProxies::parse(["10.0.0.0/33"]).is_err());
         assert!(TrustedProxies::parse(["nope"]).is_err());
+    }
+
+    #[test]
+    fn forwarded_schemes() {
+        let xff = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let fwd = xff.clone().header(ForwardedHeader::Forwarded);
+        let proxy = ip("10.0.0.2");
+        let https = Some(ClientScheme::Https);
+        let http = Some(ClientScheme::Http);
+        let xfp = |v: &[&str]| headers("x-forwarded-proto", v);
+        let fw = |v: &[&str]| headers("forwarded", v);
+
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["https"])), https);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["HTTPS"])), https);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["http"])), http);
+        assert_eq!(xff.forwarded_scheme(proxy, &HeaderMap::new()), None);
+        // Every value must say https: a client's own value can only downgrade.
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["https, https"])), https);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["http, https"])), http);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["https", "http"])), http);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&["wss"])), http);
+        assert_eq!(xff.forwarded_scheme(proxy, &xfp(&[""])), http);
+        // From anyone else, or with no proxy trusted, nothing is believed.
+        assert_eq!(
+            xff.forwarded_scheme(ip("203.0.113.9"), &xfp(&["https"])),
+            None
+        );
+        assert_eq!(
+            TrustedProxies::none().forwarded_scheme(proxy, &xfp(&["https"])),
+            None
+        );
+        // Only the configured family is read.
+        assert_eq!(xff.forwarded_scheme(proxy, &fw(&["proto=https"])), None);
+        assert_eq!(fwd.forwarded_scheme(proxy, &xfp(&["https"])), None);
+
+        assert_eq!(
+            fwd.forwarded_scheme(proxy, &fw(&["for=198.51.100.7;proto=https"])),
+            https
+        );
+        assert_eq!(
+            fwd.forwarded_scheme(proxy, &fw(&["For=\"[2001:db8::7]\";Proto=\"https\";by=x"])),
+            https
+        );
+        assert_eq!(
+            fwd.forwarded_scheme(proxy, &fw(&["proto=https, for=198.51.100.7;proto=http"])),
+            http
+        );
+        assert_eq!(
+            fwd.forwarded_scheme(proxy, &fw(&["proto=https", "for=1.2.3.4;proto=http"])),
+            http
+        );
+        assert_eq!(
+            fwd.forwarded_scheme(proxy, &fw(&["for=198.51.100.7"])),
+            None
+        );
+    }
+
+    #[test]
+    fn client_scheme_of_a_request() {
+        let mut ext = Extensions::new();
+        assert_eq!(ClientScheme::of(&ext), ClientScheme::Http);
+        ext.insert(Transport::Tls);
+        assert_eq!(ClientScheme::of(&ext), ClientScheme::Https);
+        // What the stack decided from a trusted proxy wins over the connection.
+        ext.insert(ClientScheme::Http);
+        assert_eq!(ClientScheme::of(&ext), ClientScheme::Http);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! `Access-Control-Allow-Origin` and so cannot read the response. Preflight answers list
 //! only the methods the app's routes use (GET implies HEAD), and only the request headers
 //! they need: `authorization` when a route authenticates, `content-type` when a route
-//! takes a body, plus those named with [`Cors::allow_headers`]. Without any `Cors`
+//! takes a body, the API-key header when API keys are configured (`x-api-key`, or the name
+//! given to [`ApiKeys::header`](crate::auth::api_key::ApiKeys::header)), plus those named
+//! with [`Cors::allow_headers`]. Without any `Cors`
 //! configured, no CORS headers are sent at all (same-origin only).
 
 use std::time::Duration;

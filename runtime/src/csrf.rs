@@ -19,17 +19,32 @@
 //! carrying a `Cookie` and no `Authorization` header. Bearer-token API calls are not
 //! subject to it — a cross-site page cannot attach someone else's bearer token — so a pure
 //! token API never sees it. Origins allowed by [`crate::cors::Cors`] are trusted too.
+//!
+//! # Schemes count
+//!
+//! tower-http's fallback for browsers that send no `Sec-Fetch-Site` compares the `Origin`'s
+//! host and port with the request's `Host` only. Here the scheme must match too:
+//! `Origin: http://api.example.com` posting to `https://api.example.com` comes from a page
+//! served over plain HTTP — which anyone on the network path can write — and is refused
+//! with the same 403 unless that origin is trusted. The request's scheme is the client's
+//! ([`ClientScheme`]): behind a TLS-terminating proxy, the one a trusted proxy forwarded
+//! (see [`crate::client_ip`]), so `Origin: https://…` through the proxy matches and the
+//! same header sent directly over plain HTTP does not. Browsers that send
+//! `Sec-Fetch-Site` already compare schemes (`same-origin` means same scheme too).
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::Either;
+use futures_util::future::{Either, Ready, ready};
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
 
+use crate::client_ip::ClientScheme;
 use crate::error::Problem;
 
 /// Why a CSRF configuration was refused.
@@ -106,22 +121,64 @@ impl Csrf {
         }
         Ok(Some(CookieCsrfLayer {
             inner: self.tower_layer(extra)?,
+            trusted: self.trusted.iter().chain(extra).cloned().collect(),
         }))
     }
 }
 
-fn rejection(_: tower_http::csrf::ProtectionError) -> Response {
+fn cross_site() -> Response {
     Problem::new(StatusCode::FORBIDDEN, "cross-site-request", "Forbidden")
         .with_detail("Cross-site requests with cookies are not accepted here.")
         .into_response()
 }
 
+fn rejection(_: tower_http::csrf::ProtectionError) -> Response {
+    cross_site()
+}
+
+/// The case tower-http's `Origin`/`Host` fallback lets through although the origins
+/// differ: an unsafe request without `Sec-Fetch-Site` whose untrusted `Origin` names this
+/// host and port with the other scheme than the client's (see the [module docs](self)).
+fn other_scheme_same_host(req: &Request, trusted: &[String]) -> bool {
+    let h = req.headers();
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || h.get("sec-fetch-site").is_some_and(|v| !v.is_empty())
+    {
+        return false;
+    }
+    let Some(origin) = h.get(header::ORIGIN) else {
+        return false;
+    };
+    if trusted.iter().any(|t| t.as_bytes() == origin.as_bytes()) {
+        return false;
+    }
+    let Ok(uri) = Uri::try_from(origin.as_bytes()) else {
+        return false;
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return false;
+    };
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().as_bytes())
+        .or_else(|| h.get(header::HOST).map(|v| v.as_bytes()));
+    if host != Some(authority.as_str().as_bytes()) {
+        // Another host: tower-http refuses it (unless trusted).
+        return false;
+    }
+    let origin_https = scheme.eq_ignore_ascii_case("https");
+    origin_https != ClientScheme::of(req.extensions()).is_https()
+}
+
 type Rejector = fn(tower_http::csrf::ProtectionError) -> Response;
 
-/// Applies tower-http's CSRF check to cookie-carrying requests without `Authorization`.
+/// Applies tower-http's CSRF check to cookie-carrying requests without `Authorization`,
+/// with schemes compared.
 #[derive(Debug, Clone)]
 pub(crate) struct CookieCsrfLayer {
     inner: tower_http::csrf::CsrfLayer,
+    trusted: Arc<[String]>,
 }
 
 impl<S: Clone> Layer<S> for CookieCsrfLayer {
@@ -135,6 +192,7 @@ impl<S: Clone> Layer<S> for CookieCsrfLayer {
         CookieCsrf {
             plain: inner,
             checked,
+            trusted: self.trusted.clone(),
         }
     }
 }
@@ -144,6 +202,7 @@ impl<S: Clone> Layer<S> for CookieCsrfLayer {
 pub(crate) struct CookieCsrf<S> {
     plain: S,
     checked: tower_http::csrf::Csrf<S, Rejector>,
+    trusted: Arc<[String]>,
 }
 
 impl<S> Service<Request> for CookieCsrf<S>
@@ -152,8 +211,10 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future =
-        Either<Oneshot<S, Request>, Oneshot<tower_http::csrf::Csrf<S, Rejector>, Request>>;
+    type Future = Either<
+        Either<Oneshot<S, Request>, Oneshot<tower_http::csrf::Csrf<S, Rejector>, Request>>,
+        Ready<Result<Response, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -162,9 +223,12 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let h = req.headers();
         if h.contains_key(header::COOKIE) && !h.contains_key(header::AUTHORIZATION) {
-            Either::Right(self.checked.clone().oneshot(req))
+            if other_scheme_same_host(&req, &self.trusted) {
+                return Either::Right(ready(Ok(cross_site())));
+            }
+            Either::Left(Either::Right(self.checked.clone().oneshot(req)))
         } else {
-            Either::Left(self.plain.clone().oneshot(req))
+            Either::Left(Either::Left(self.plain.clone().oneshot(req)))
         }
     }
 }
@@ -233,6 +297,34 @@ mod tests {
             .await,
             403
         );
+    }
+
+    #[tokio::test]
+    async fn schemes_must_match_without_sec_fetch_site() {
+        // This plain-HTTP request (no TLS, no trusted proxy) is on http://bank.example.
+        let plain = |origin: &str| post(&[("cookie", "sid=1"), ("origin", origin)]);
+        assert_eq!(status(plain("http://bank.example")).await, 200);
+        assert_eq!(status(plain("https://bank.example")).await, 403);
+        // Over TLS (or as a trusted proxy said) it is on https://bank.example.
+        let tls = |origin: &str| {
+            let mut r = plain(origin);
+            r.extensions_mut().insert(crate::server::Transport::Tls);
+            r
+        };
+        assert_eq!(status(tls("https://bank.example")).await, 200);
+        assert_eq!(status(tls("http://bank.example")).await, 403);
+        let mut forwarded = plain("https://bank.example");
+        forwarded.extensions_mut().insert(ClientScheme::Https);
+        assert_eq!(status(forwarded).await, 200);
+        // The browser's own verdict stands when it gives one.
+        let mut r = plain("https://bank.example");
+        r.headers_mut()
+            .insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert_eq!(status(r).await, 200);
+        // Safe methods are never checked.
+        let mut r = plain("https://bank.example");
+        *r.method_mut() = Method::GET;
+        assert_eq!(status(r).await, 200);
     }
 
     #[tokio::test]

@@ -23,8 +23,9 @@
 //! 2. trace/log and 3. metrics (slots for the observability layers);
 //! 4. **catch panic** ([`crate::fallback`]);
 //! 5. **trusted host** ([`crate::hosts`]);
-//! 6. **HTTPS redirect or reject** for the plain listener beside HTTPS ([`crate::tls`]),
-//!    then `TRACE`/`CONNECT` refused;
+//! 6. **HTTPS redirect or reject** for the plain listener beside HTTPS, and for requests a
+//!    trusted proxy received over plain HTTP ([`crate::tls`], [`crate::client_ip`]), then
+//!    `TRACE`/`CONNECT` refused;
 //! 7. **security headers** ([`crate::headers`]) on every response, refusals included;
 //! 8. **CORS** ([`crate::cors`]), then cross-site request protection for cookie requests
 //!    ([`crate::csrf`]);
@@ -38,7 +39,8 @@
 //! | `SHIELDWALL_TLS_CERT`, `SHIELDWALL_TLS_KEY` | PEM certificate chain and key: serve HTTPS (both or neither) |
 //! | `SHIELDWALL_TLS_RELOAD_SECS` | seconds between checks of the PEM files (default 10; 0 = never) |
 //! | `SHIELDWALL_HTTP_ADDR` | a plain-HTTP listener beside HTTPS |
-//! | `SHIELDWALL_HTTP_REDIRECT` | `reject` (default: 400) or `redirect` (308 to HTTPS) on that listener |
+//! | `SHIELDWALL_HTTP_REDIRECT` | `reject` (default: 400) or `redirect` (308 to HTTPS) for plain HTTP: on that listener, and through a trusted proxy |
+//! | `SHIELDWALL_PUBLIC_HTTPS_PORT` | the port clients reach HTTPS on, for redirects (default: the app's own HTTPS port; 443 behind a proxy) |
 //! | `SHIELDWALL_ALLOWED_HOSTS` | comma-separated hosts, `*.domain` wildcards; `*` = any (default: loopback only) |
 //! | `SHIELDWALL_CORS_ORIGINS` | comma-separated origins (`https://app.example.com`); `*` = any, without credentials |
 //! | `SHIELDWALL_CORS_CREDENTIALS` | `true`: listed origins may send credentials |
@@ -57,11 +59,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::client_ip::TrustedProxies;
+use crate::client_ip::{ClientScheme, TrustedProxies};
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::http::Method;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
@@ -92,6 +94,9 @@ pub(crate) struct Hardening {
     pub(crate) statics: Vec<StaticFiles>,
     pub(crate) tls: Option<Tls>,
     pub(crate) http_policy: HttpPolicy,
+    /// The port clients reach HTTPS on, for redirects (`None`: the app's own HTTPS port
+    /// for its plain listener, 443 behind a proxy).
+    pub(crate) public_https_port: Option<u16>,
     pub(crate) limits: Limits,
     pub(crate) addr: Option<String>,
     pub(crate) http_addr: Option<String>,
@@ -100,20 +105,25 @@ pub(crate) struct Hardening {
 }
 
 /// What the routes need from CORS: their methods, and whether any authenticates or takes
-/// a body.
+/// a body; and the header API keys are read from.
 #[derive(Debug, Default)]
 pub(crate) struct RouteNeeds {
     pub(crate) methods: Vec<Method>,
     pub(crate) auth: bool,
     pub(crate) body: bool,
+    /// Some route may be satisfied by an API key: CORS allows [`RouteNeeds::key_header`].
     pub(crate) api_key: bool,
+    /// The header API keys are read from, when API keys are configured: it marks a request
+    /// as carrying credentials, and error reports scrub it.
+    pub(crate) key_header: Option<HeaderName>,
 }
 
 impl RouteNeeds {
-    /// Collect from the routes' policies; `api_keys`: API-key authentication is configured.
+    /// Collect from the routes' policies; `key_header`: the header API keys are read from,
+    /// when API-key authentication is configured.
     pub(crate) fn of<'a>(
         policies: impl Iterator<Item = &'a crate::policy::Policy>,
-        api_keys: bool,
+        key_header: Option<&HeaderName>,
     ) -> Self {
         let mut needs = Self::default();
         for p in policies {
@@ -128,7 +138,8 @@ impl RouteNeeds {
                 needs.auth = true;
             }
         }
-        needs.api_key = api_keys && needs.auth;
+        needs.api_key = key_header.is_some() && needs.auth;
+        needs.key_header = key_header.cloned();
         needs
     }
 }
@@ -193,6 +204,15 @@ impl Hardening {
             self.http_policy = v
                 .parse()
                 .map_err(|e: String| invalid("SHIELDWALL_HTTP_REDIRECT", e))?;
+        }
+        if let Some(v) = get("SHIELDWALL_PUBLIC_HTTPS_PORT") {
+            let port = v.trim().parse::<u16>().ok().filter(|p| *p > 0);
+            self.public_https_port = Some(port.ok_or_else(|| {
+                invalid(
+                    "SHIELDWALL_PUBLIC_HTTPS_PORT",
+                    format!("{v:?}: write a port number from 1 to 65535, e.g. 443"),
+                )
+            })?);
         }
         if let Some(v) = get("SHIELDWALL_ALLOWED_HOSTS") {
             self.hosts = AllowedHosts::parse(&v)
@@ -268,7 +288,8 @@ impl Hardening {
         self.stack_with_proxies(router, needs, TrustedProxies::none())
     }
 
-    /// The stack, keeping an incoming `X-Request-Id` only from a trusted proxy.
+    /// The stack, keeping an incoming `X-Request-Id` only from a trusted proxy and
+    /// believing only a trusted proxy's forwarded scheme.
     pub(crate) fn stack_with_proxies(
         &self,
         mut router: Router,
@@ -293,8 +314,8 @@ impl Hardening {
         let cors = match &self.cors {
             Some(cors) => {
                 let mut cors = cors.clone();
-                if needs.api_key {
-                    cors = cors.allow_headers(["x-api-key"]);
+                if let Some(key) = needs.key_header.as_ref().filter(|_| needs.api_key) {
+                    cors = cors.allow_headers([key.as_str()]);
                 }
                 Some(cors.layer(&needs.methods, needs.auth, needs.body)?)
             }
@@ -309,7 +330,10 @@ impl Hardening {
         let cfg = Arc::new(GuardConfig {
             hosts: self.hosts.clone(),
             http_policy: self.http_policy,
+            public_https_port: self.public_https_port,
+            proxies: proxies.clone(),
             headers: self.headers.compile(),
+            key_header: needs.key_header.clone(),
         });
         let guard = Guard {
             inner,
@@ -321,6 +345,7 @@ impl Hardening {
         let mut core = tower::util::Either::Left(guard);
         #[cfg(feature = "sentry")]
         if let Some(sentry) = &self.sentry {
+            let sentry = sentry.clone().scrubbing(needs.key_header.clone());
             let boxed: BoxCloneSyncService<Request, Response, Infallible> =
                 BoxCloneSyncService::new(tower::Layer::layer(&sentry.layer(), core));
             core = tower::util::Either::Right(boxed);
@@ -374,7 +399,12 @@ fn keep_request_id_from_trusted_proxy(mut req: Request, proxies: &TrustedProxies
 struct GuardConfig {
     hosts: AllowedHosts,
     http_policy: HttpPolicy,
+    public_https_port: Option<u16>,
+    /// Whose forwarded scheme is believed (the client-address list).
+    proxies: TrustedProxies,
     headers: CompiledHeaders,
+    /// The configured API-key header: a request carrying it carries credentials.
+    key_header: Option<HeaderName>,
 }
 
 /// Trusted host → HTTPS redirect or reject → refused methods; on the way out the error
@@ -398,16 +428,33 @@ impl GuardConfig {
         res
     }
 
+    /// The scheme a trusted proxy forwarded for this request, if any (see
+    /// [`crate::client_ip`]). Free when no proxy is trusted.
+    fn forwarded_scheme(&self, req: &Request) -> Option<ClientScheme> {
+        if self.proxies.is_empty() {
+            return None;
+        }
+        let peer = crate::client_ip::peer_of(req.extensions())?;
+        self.proxies.forwarded_scheme(peer, req.headers())
+    }
+
     /// Host, HTTPS policy, refused methods: the refusal, if any. The request is only taken
-    /// apart on the (rare) refusal paths.
+    /// apart on the (rare) refusal paths. `forwarded`: the scheme a trusted proxy says the
+    /// client used, which decides over the connection's own.
     #[allow(clippy::result_large_err)] // the refusal is the response itself
-    fn refuse(&self, req: Request) -> Result<Request, Response> {
+    fn refuse(&self, req: Request, forwarded: Option<ClientScheme>) -> Result<Request, Response> {
         if let Err(p) = self.hosts.check_request(req.headers(), req.uri()) {
             return Err(p.into_response());
         }
-        if let Some(Transport::PlainBesideTls { https_port }) =
-            req.extensions().get::<Transport>().copied()
-        {
+        let plain_https_port = match (forwarded, req.extensions().get::<Transport>()) {
+            // Plain HTTP as the client saw it, TLS terminated (or never used) by the proxy.
+            (Some(ClientScheme::Http), _) => Some(self.public_https_port.unwrap_or(443)),
+            (None, Some(Transport::PlainBesideTls { https_port })) => {
+                Some(self.public_https_port.unwrap_or(*https_port))
+            }
+            _ => None,
+        };
+        if let Some(https_port) = plain_https_port {
             let (parts, _) = req.into_parts();
             return Err(self.http_policy.respond(&parts, https_port));
         }
@@ -430,15 +477,25 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let tls = req.extensions().get::<Transport>() == Some(&Transport::Tls);
-        let credentialed = carries_credentials(req.headers());
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        // HTTPS as the client saw it: a trusted proxy's word, or else the connection's.
+        let forwarded = self.cfg.forwarded_scheme(&req);
+        let tls = match forwarded {
+            Some(scheme) => {
+                // For what runs inside (CSRF, handlers taking `ClientScheme`); only behind
+                // a trusted proxy, so a direct request inserts nothing.
+                req.extensions_mut().insert(scheme);
+                scheme.is_https()
+            }
+            None => req.extensions().get::<Transport>() == Some(&Transport::Tls),
+        };
+        let credentialed = carries_credentials(req.headers(), self.cfg.key_header.as_ref());
         let stamp = Stamp {
             cfg: self.cfg.clone(),
             tls,
             credentialed,
         };
-        match self.cfg.refuse(req) {
+        match self.cfg.refuse(req, forwarded) {
             Err(res) => GuardFuture::Done {
                 res: Some(stamp.apply(res)),
             },
@@ -639,7 +696,10 @@ mod tests {
             cfg: Arc::new(GuardConfig {
                 hosts: AllowedHosts::default(),
                 http_policy: HttpPolicy::default(),
+                public_https_port: None,
+                proxies: TrustedProxies::none(),
                 headers: SecurityHeaders::api().compile(),
+                key_header: None,
             }),
         }
     }
@@ -704,8 +764,10 @@ mod tests {
             ("SHIELDWALL_SECURITY_HEADERS", "strict"),
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
             ("SHIELDWALL_TLS_KEY", "/k.pem"),
+            ("SHIELDWALL_PUBLIC_HTTPS_PORT", "8443"),
         ])
         .unwrap();
+        assert_eq!(h.public_https_port, Some(8443));
         assert!(h.hosts.allows("x.example.com") && !h.hosts.allows("evil.example"));
         assert_eq!(h.cors.unwrap().allowed_origins().unwrap().len(), 2);
         assert_eq!(h.http_policy, HttpPolicy::Redirect);
@@ -722,6 +784,8 @@ mod tests {
             ("SHIELDWALL_SECURITY_HEADERS", "lax"),
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
             ("SHIELDWALL_MAX_CONNECTIONS", "0"),
+            ("SHIELDWALL_PUBLIC_HTTPS_PORT", "0"),
+            ("SHIELDWALL_PUBLIC_HTTPS_PORT", "https"),
         ] {
             let err = env(&[(k, v)]).unwrap_err().to_string();
             assert!(err.contains("SHIELDWALL_"), "{err}");

@@ -31,14 +31,18 @@
 //! `form-action`) add about 400 bytes to every response and protect nothing there; they
 //! are in `strict` and in `relaxed`, the preset for apps that serve pages.
 //!
-//! HSTS is sent only on responses that travel over TLS (the server marks each connection),
-//! never over plain HTTP where it means nothing and could be injected. `preload` is
-//! opt-in ([`SecurityHeaders::hsts_preload`]): it is hard to undo.
+//! HSTS is sent only on responses that travel over TLS (the server marks each connection)
+//! — or, behind a trusted TLS-terminating proxy, when the proxy says the client is on
+//! HTTPS ([`crate::client_ip::ClientScheme`]) — never over plain HTTP where it means
+//! nothing and could be injected. `preload` is opt-in ([`SecurityHeaders::hsts_preload`]):
+//! it is hard to undo.
 //!
-//! A request "carries credentials" when it has an `Authorization` or `Cookie` header (or
-//! an API-key header): its response is made `Cache-Control: no-store`, replacing what the
-//! handler set, so no shared or browser cache keeps a personal answer. `Server` and
-//! `X-Powered-By` are removed from every response.
+//! A request "carries credentials" when it has an `Authorization` or `Cookie` header, or an
+//! API-key header (the one named with
+//! [`ApiKeys::header`](crate::auth::api_key::ApiKeys::header), and `X-API-Key`): its
+//! response is made `Cache-Control: no-store`, replacing what the handler set, so no shared
+//! or browser cache keeps a personal answer. `Server` and `X-Powered-By` are removed from
+//! every response.
 //!
 //! The preset headers replace what a handler set; to change one for the whole app, call
 //! [`SecurityHeaders::header`] (or [`SecurityHeaders::without`]) on the builder — the one
@@ -322,11 +326,15 @@ pub(crate) struct CompiledHeaders {
     no_store_always: bool,
 }
 
-/// Whether a request carries credentials (its response must not be stored).
-pub(crate) fn carries_credentials(req: &HeaderMap) -> bool {
+/// Whether a request carries credentials (its response must not be stored): an
+/// `Authorization` or `Cookie` header, the header API keys are read from (`key_header`,
+/// when API keys are configured), or `X-API-Key` (the default name, counted always: a
+/// stricter cache decision costs nothing).
+pub(crate) fn carries_credentials(req: &HeaderMap, key_header: Option<&HeaderName>) -> bool {
     req.contains_key(header::AUTHORIZATION)
         || req.contains_key(header::COOKIE)
         || req.contains_key(&X_API_KEY)
+        || key_header.is_some_and(|k| req.contains_key(k))
 }
 
 impl CompiledHeaders {
@@ -421,9 +429,15 @@ mod tests {
         let h = stamped(&SecurityHeaders::default(), false, true);
         assert_eq!(h["cache-control"], "no-store");
         let mut req = HeaderMap::new();
-        assert!(!carries_credentials(&req));
+        assert!(!carries_credentials(&req, None));
         req.insert(header::COOKIE, HeaderValue::from_static("sid=1"));
-        assert!(carries_credentials(&req));
+        assert!(carries_credentials(&req, None));
+        // A custom API-key header counts once it is the configured one.
+        let custom = HeaderName::from_static("x-service-key");
+        let mut req = HeaderMap::new();
+        req.insert(custom.clone(), HeaderValue::from_static("swk_a_b"));
+        assert!(!carries_credentials(&req, None));
+        assert!(carries_credentials(&req, Some(&custom)));
     }
 
     #[test]

@@ -20,8 +20,9 @@
 //!   query string, the request headers with credentials replaced by `[Filtered]`, and the
 //!   tags `request_id` (the `X-Request-Id` the client received), `route` and `status`.
 //! - **What is never sent**: request or response bodies, query strings, and the values of
-//!   `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key` or any
-//!   header whose name mentions a token, secret, password, session, key or auth.
+//!   `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-API-Key`, the
+//!   header API keys are read from (`ApiKeys::header`, whatever its name), or any header
+//!   whose name mentions a token, secret, password, session, key or auth.
 //! - **Delivery** never delays or fails a response: each report is sent from its own task,
 //!   bounded by a timeout (default 5 s); at most 64 reports are in flight, further ones
 //!   are dropped (and logged on target `shieldwall::sentry`).
@@ -40,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::response::Response;
 use futures_util::FutureExt;
 use hyper_rustls::HttpsConnector;
@@ -127,6 +128,8 @@ pub struct SentryConfig {
     environment: Option<String>,
     release: Option<String>,
     timeout: Duration,
+    /// The app's API-key header (`ApiKeys::header`), scrubbed whatever its name.
+    key_header: Option<HeaderName>,
 }
 
 impl std::fmt::Debug for SentryConfig {
@@ -147,6 +150,7 @@ impl SentryConfig {
             environment: None,
             release: None,
             timeout: Duration::from_secs(5),
+            key_header: None,
         })
     }
 
@@ -171,6 +175,12 @@ impl SentryConfig {
     /// The envelope endpoint derived from the DSN.
     pub fn endpoint(&self) -> &str {
         &self.dsn.endpoint
+    }
+
+    /// Also scrub the header API keys are read from (set by `build()`).
+    pub(crate) fn scrubbing(mut self, key_header: Option<HeaderName>) -> Self {
+        self.key_header = key_header;
+        self
     }
 
     pub(crate) fn layer(&self) -> SentryLayer {
@@ -335,12 +345,13 @@ fn scrubbed(name: &str) -> bool {
     SCRUBBED.contains(&name) || SCRUBBED_PARTS.iter().any(|p| name.contains(p))
 }
 
-/// The request headers, credentials replaced by [`FILTERED`].
-fn scrub_headers(headers: &HeaderMap) -> Map<String, Value> {
+/// The request headers, credentials (and the API-key header `key_header`, whatever its
+/// name) replaced by [`FILTERED`].
+fn scrub_headers(headers: &HeaderMap, key_header: Option<&HeaderName>) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, value) in headers {
         let n = name.as_str();
-        let v = if scrubbed(n) {
+        let v = if scrubbed(n) || key_header == Some(name) {
             FILTERED.to_string()
         } else {
             String::from_utf8_lossy(value.as_bytes()).into_owned()
@@ -367,7 +378,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn of(req: &Request) -> Self {
+    fn of(req: &Request, key_header: Option<&HeaderName>) -> Self {
         let scheme = if req.extensions().get::<Transport>() == Some(&Transport::Tls) {
             "https"
         } else {
@@ -383,7 +394,7 @@ impl Seen {
         Self {
             method: req.method().clone(),
             url: format!("{scheme}://{host}{}", req.uri().path()),
-            headers: scrub_headers(req.headers()),
+            headers: scrub_headers(req.headers(), key_header),
             request_id: req
                 .headers()
                 .get(&X_REQUEST_ID)
@@ -492,7 +503,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let seen = Seen::of(&req);
+        let seen = Seen::of(&req, self.reporter.cfg.key_header.as_ref());
         let reporter = self.reporter.clone();
         let path = req.uri().path().to_string();
         // A panic is observed, reported, and passed on to the panic catcher above.
@@ -560,16 +571,24 @@ mod tests {
             ("cookie", "sid=1"),
             ("x-api-key", "k"),
             ("x-auth-token", "t"),
+            ("x-client-credential", "c"),
             ("accept", "application/json"),
         ] {
             h.insert(axum::http::HeaderName::from_static(k), v.parse().unwrap());
         }
-        let m = scrub_headers(&h);
+        let m = scrub_headers(&h, None);
         assert_eq!(m["authorization"], FILTERED);
         assert_eq!(m["cookie"], FILTERED);
         assert_eq!(m["x-api-key"], FILTERED);
         assert_eq!(m["x-auth-token"], FILTERED);
         assert_eq!(m["accept"], "application/json");
+        assert_eq!(m["x-client-credential"], "c", "no generic pattern matches");
+        let custom = HeaderName::from_static("x-client-credential");
+        let m = scrub_headers(&h, Some(&custom));
+        assert_eq!(
+            m["x-client-credential"], FILTERED,
+            "the configured key header"
+        );
     }
 
     #[test]

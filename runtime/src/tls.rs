@@ -52,6 +52,37 @@
 //! has already leaked it, and a redirect would hide the bug) or redirects with 308 to the
 //! same host and path over HTTPS ([`HttpPolicy::Redirect`], for browsers). The redirect
 //! runs after the trusted-host check, so it never points to a host the app does not own.
+//!
+//! # Behind a TLS-terminating proxy
+//!
+//! When nginx, Caddy or a load balancer terminates TLS, configure the proxy as trusted
+//! ([`TrustedProxies`](crate::client_ip::TrustedProxies), `SHIELDWALL_TRUSTED_PROXIES`) and
+//! have it send `X-Forwarded-Proto` (or `Forwarded: proto=`). The scheme it forwards is
+//! then the client's: HSTS is sent when the client is on HTTPS, and a request the proxy
+//! received over plain HTTP gets the same policy as the plain listener above — rejected by
+//! default, or redirected to `https://` the same host, on port 443 or the one given to
+//! `Shieldwall::public_https_port` (`SHIELDWALL_PUBLIC_HTTPS_PORT`). The same headers from
+//! any other peer are ignored. If the app also has its own TLS, a trusted proxy's scheme
+//! still decides (the proxy may re-encrypt a request the client sent in clear); see
+//! [`crate::client_ip`].
+//!
+//! ```no_run
+//! use shieldwall_runtime::app::Shieldwall;
+//! use shieldwall_runtime::client_ip::TrustedProxies;
+//! use shieldwall_runtime::tls::HttpPolicy;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // nginx on this host: `proxy_set_header X-Forwarded-Proto $scheme;` (and X-Forwarded-For)
+//! Shieldwall::new()
+//!     .trusted_proxies(TrustedProxies::parse(["127.0.0.1", "::1"])?)
+//!     .http_policy(HttpPolicy::Redirect) // plain http:// through nginx → 308 to https://
+//!     // .routes(routes![...])
+//!     .server()?
+//!     .serve()
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
@@ -107,7 +138,8 @@ pub enum TlsError {
     AcmeNoDomain,
 }
 
-/// What a plain-HTTP listener beside HTTPS does.
+/// What plain HTTP gets: on the listener beside HTTPS, and through a trusted
+/// TLS-terminating proxy (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HttpPolicy {
     /// 400 problem+json for every request (the default: APIs).
@@ -579,6 +611,8 @@ mod tests {
             res.headers()["location"],
             "https://api.example.com:8443/a?b=1"
         );
+        let res = HttpPolicy::Redirect.respond(&parts, 443);
+        assert_eq!(res.headers()["location"], "https://api.example.com/a?b=1");
         let res = HttpPolicy::Reject.respond(&parts, 443);
         assert_eq!(res.status(), 400);
         assert_eq!("redirect".parse::<HttpPolicy>(), Ok(HttpPolicy::Redirect));

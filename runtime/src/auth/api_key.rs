@@ -315,7 +315,9 @@ impl ApiKeys {
         }
     }
 
-    /// Read keys from another header (never from the query string).
+    /// Read keys from another header (never from the query string). Every layer follows
+    /// the name: responses to requests carrying it are `Cache-Control: no-store`, CORS
+    /// preflights allow it, and error reports scrub it.
     pub fn header(mut self, name: HeaderName) -> Self {
         self.header = name;
         self
