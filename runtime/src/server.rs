@@ -30,6 +30,22 @@
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
 //! | `h2_max_concurrent_streams` | 100 | HTTP/2 stream floods (rapid reset is bounded by h2's own defaults) |
+//! | `write_timeout` | 30 s | slow readers: a response waits for the peer (an HTTP/1.1 socket that takes no bytes, an HTTP/2 flow-control window held at zero) and nothing is accepted for this long: the connection closes |
+//! | `response_timeout` | 120 s | a body of known length (`Content-Length`: JSON, static files) still unsent this long after its head: the body is cut (HTTP/1.1: the connection closes; HTTP/2: the stream is reset) |
+//! | `h2_keep_alive_interval`, `h2_keep_alive_timeout` | 20 s, 20 s | HTTP/2 peers that are gone: pinged while a stream is open, closed when a ping goes unanswered |
+//!
+//! **Write progress.** A response counts as in flight until its body is sent, so the idle
+//! deadlines never cut a long download; what bounds it instead is the peer. The write
+//! deadline fires when, for `write_timeout`, a response waits for the transport (its head
+//! or its last chunk handed over, the next not asked for) and no body on the connection
+//! was asked for more, or a write waits for the socket and the socket took nothing. A
+//! peer that answers pings but never opens its window is caught by it (keep-alive only
+//! catches peers that are gone). A slow *producer* (a stream waiting for its next event)
+//! is not the peer's fault and never counts. Streaming bodies (no known length: server-sent
+//! events, `Body::from_stream`) have no total cap, only the write deadline; the response
+//! deadline is checked on the connection's clock (about once a second) as the body is
+//! sent. With a small `max_connections`, every slow client costs a slot for up to these
+//! deadlines: size the cap for the slowest clients you accept.
 //!
 //! Body size caps are per route (`body_limit`, from the core), enforced as the body is
 //! read. Each request carries a [`Transport`] extension (plain, plain beside HTTPS, or
@@ -91,6 +107,10 @@ pub struct Limits {
     request_timeout: Duration,
     idle_timeout: Duration,
     h2_max_concurrent_streams: u32,
+    h2_keep_alive_interval: Duration,
+    h2_keep_alive_timeout: Duration,
+    write_timeout: Duration,
+    response_timeout: Duration,
     shutdown_grace: Duration,
 }
 
@@ -105,6 +125,10 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             h2_max_concurrent_streams: 100,
+            h2_keep_alive_interval: Duration::from_secs(20),
+            h2_keep_alive_timeout: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -149,6 +173,28 @@ impl Limits {
     /// Concurrent HTTP/2 streams per connection.
     pub fn h2_max_concurrent_streams(mut self, n: u32) -> Self {
         self.h2_max_concurrent_streams = n.max(1);
+        self
+    }
+    /// How long the peer may accept no bytes of a response that is waiting to be sent
+    /// before the connection is closed (slow readers; an HTTP/2 window held at zero).
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.write_timeout = d.max(Duration::from_millis(100));
+        self
+    }
+    /// Longest time to send a response body whose length is known (non-streaming); a
+    /// streaming body (no known length) is bounded by `write_timeout` only.
+    pub fn response_timeout(mut self, d: Duration) -> Self {
+        self.response_timeout = d.max(Duration::from_millis(100));
+        self
+    }
+    /// How often an HTTP/2 connection is pinged.
+    pub fn h2_keep_alive_interval(mut self, d: Duration) -> Self {
+        self.h2_keep_alive_interval = d.max(Duration::from_millis(100));
+        self
+    }
+    /// How long an HTTP/2 ping may go unanswered before the connection is closed.
+    pub fn h2_keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.h2_keep_alive_timeout = d.max(Duration::from_millis(100));
         self
     }
     /// How long shutdown waits for in-flight requests.
@@ -436,7 +482,7 @@ async fn drive<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let l = &shared.limits;
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(l.response_timeout));
     let svc = ConnService {
         router: shared.router.clone(),
         peer,
@@ -445,6 +491,10 @@ async fn drive<I>(
         activity: activity.clone(),
         max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
         headers: shared.headers.clone(),
+    };
+    let io = Watched {
+        io,
+        activity: activity.clone(),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head's deadline (slowloris) is kept by this connection's ticker below,
@@ -462,14 +512,19 @@ async fn drive<I>(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(l.h2_max_concurrent_streams)
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_interval(Some(l.h2_keep_alive_interval))
+        .keep_alive_timeout(l.h2_keep_alive_timeout);
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);
-    let tick = (l.header_read_timeout.min(l.idle_timeout) / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let tick = (l
+        .header_read_timeout
+        .min(l.idle_timeout)
+        .min(l.write_timeout)
+        / 4)
+    .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     let mut closing: Option<Instant> = None;
+    let mut stall = Stall::default();
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -483,6 +538,14 @@ async fn drive<I>(
                 closing = Some(Instant::now() + l.shutdown_grace);
             }
             _ = ticker.tick() => {
+                activity.tick();
+                if stall.check(&activity) >= l.write_timeout {
+                    // The peer has accepted nothing for the whole write deadline while a
+                    // response waits for it: a slow reader, or an HTTP/2 window held at
+                    // zero. Closing is the only way to get the slot back.
+                    tracing::debug!(target: "shieldwall::server", %peer, "closed a connection whose peer stopped reading");
+                    return;
+                }
                 match closing {
                     Some(deadline) if Instant::now() >= deadline => return,
                     Some(_) => {}
@@ -510,7 +573,9 @@ async fn drive<I>(
     }
 }
 
-/// Requests in flight and the time of the last one, for the idle timeout.
+/// What one connection is doing, shared by its requests, its response bodies, its I/O and
+/// its ticker: requests in flight and the time of the last one (idle timeout), and whether
+/// the peer is taking what is sent (write deadline).
 #[derive(Debug)]
 struct Activity {
     start: Instant,
@@ -519,15 +584,35 @@ struct Activity {
     last_ms: AtomicU64,
     /// The connection speaks HTTP/2 (seen on its first request).
     h2: AtomicBool,
+    /// Response bodies waiting for the transport to ask for more (their head, or their
+    /// last frame, has been handed over; the next poll has not come).
+    waiting: AtomicUsize,
+    /// Polls of any response body: the transport asked for more.
+    body_progress: AtomicU64,
+    /// The last write or flush returned `Pending`: the peer's receive window is full.
+    io_blocked: AtomicBool,
+    /// Writes that the socket accepted.
+    io_progress: AtomicU64,
+    /// Milliseconds after `start`, as of the last tick (a coarse clock for the response
+    /// deadline, so no body poll reads the system clock).
+    now_ms: AtomicU64,
+    /// The response deadline (bodies of known length), in milliseconds.
+    response_ms: u64,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(response_timeout: Duration) -> Self {
         Self {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
             h2: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            body_progress: AtomicU64::new(0),
+            io_blocked: AtomicBool::new(false),
+            io_progress: AtomicU64::new(0),
+            now_ms: AtomicU64::new(0),
+            response_ms: u64::try_from(response_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -536,11 +621,133 @@ impl Activity {
     }
 
     fn idle_for(&self) -> Duration {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+        // A response still on its way out (its body, or bytes the socket has not taken
+        // yet) is not idleness: the write deadline watches it instead.
+        if self.in_flight.load(Ordering::Relaxed) > 0 || self.io_blocked.load(Ordering::Relaxed) {
             return Duration::ZERO;
         }
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
+    }
+
+    /// Advance the coarse clock.
+    fn tick(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.now_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// The ticker's view of write progress: how long the peer has accepted nothing while
+/// something waits for it.
+#[derive(Debug, Default)]
+struct Stall {
+    body_progress: u64,
+    io_progress: u64,
+    since: Option<Instant>,
+}
+
+impl Stall {
+    /// How long the connection has been stalled (zero if it is not).
+    fn check(&mut self, a: &Activity) -> Duration {
+        let body = a.body_progress.load(Ordering::Relaxed);
+        let io = a.io_progress.load(Ordering::Relaxed);
+        // A body waits for the transport and the transport has not come back for it (an
+        // HTTP/2 window at zero; HTTP/1.1 behind a full socket), or a write waits for the
+        // socket and the socket has taken nothing.
+        let starved = a.waiting.load(Ordering::Relaxed) > 0 && body == self.body_progress;
+        let blocked = a.io_blocked.load(Ordering::Relaxed) && io == self.io_progress;
+        self.body_progress = body;
+        self.io_progress = io;
+        if starved || blocked {
+            self.since.get_or_insert_with(Instant::now).elapsed()
+        } else {
+            self.since = None;
+            Duration::ZERO
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The connection's I/O, noting whether the peer takes what is written.
+    struct Watched<I> {
+        #[pin]
+        io: I,
+        activity: Arc<Activity>,
+    }
+}
+
+impl<I> Watched<I> {
+    fn note<T>(activity: &Activity, r: &std::task::Poll<io::Result<T>>, progressed: bool) {
+        match r {
+            std::task::Poll::Pending => activity.io_blocked.store(true, Ordering::Relaxed),
+            std::task::Poll::Ready(_) => {
+                if progressed {
+                    activity.io_progress.fetch_add(1, Ordering::Relaxed);
+                }
+                activity.io_blocked.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<I: hyper::rt::Read> hyper::rt::Read for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.io.poll_write(cx, buf);
+        let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
+        Self::note(this.activity, &r, n);
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.io.poll_write_vectored(cx, bufs);
+        let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
+        Self::note(this.activity, &r, n);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let this = self.project();
+        let r = this.io.poll_flush(cx);
+        Self::note(this.activity, &r, false);
+        r
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }
 
@@ -660,20 +867,55 @@ impl Future for ConnFuture {
         };
         // The request stays in flight until its response body has been sent.
         let in_flight = this.in_flight.take();
-        std::task::Poll::Ready(Ok(res.map(|inner| TrackedBody {
-            inner,
-            _in_flight: in_flight,
-        })))
+        std::task::Poll::Ready(Ok(TrackedBody::wrap(res, in_flight)))
     }
 }
 
 pin_project_lite::pin_project! {
     /// A response body that keeps its request counted as in flight until it is dropped
-    /// (sent, or the connection gone), so the idle deadline never cuts a long download.
+    /// (sent, or the connection gone), so the idle deadline never cuts a long download;
+    /// that tells the write deadline whether it waits for the peer; and that ends a body of
+    /// known length still unsent at the response deadline.
     pub(crate) struct TrackedBody {
         #[pin]
         inner: Body,
-        _in_flight: Option<InFlight>,
+        in_flight: Option<InFlight>,
+        // Counted in `Activity::waiting`: handed over, not asked for again yet.
+        waiting: bool,
+        // Coarse-clock milliseconds by which a body of known length must be sent.
+        deadline_ms: Option<u64>,
+    }
+
+    impl PinnedDrop for TrackedBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.waiting && let Some(f) = this.in_flight.as_ref() {
+                f.0.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl TrackedBody {
+    /// The response, its body tracked; it waits for the transport from now on.
+    fn wrap(res: Response, in_flight: Option<InFlight>) -> Response<TrackedBody> {
+        // Non-streaming: its length is known (a `Content-Length`, or an exact size).
+        let known = res.headers().contains_key(header::CONTENT_LENGTH)
+            || http_body::Body::size_hint(res.body()).exact().is_some();
+        let deadline_ms = match &in_flight {
+            Some(f) if known => Some(f.0.now_ms().saturating_add(f.0.response_ms)),
+            _ => None,
+        };
+        if let Some(f) = &in_flight {
+            f.0.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        let waiting = in_flight.is_some();
+        res.map(|inner| TrackedBody {
+            inner,
+            in_flight,
+            waiting,
+            deadline_ms,
+        })
     }
 }
 
@@ -685,7 +927,32 @@ impl http_body::Body for TrackedBody {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let Some(activity) = this.in_flight.as_ref().map(|f| &*f.0) else {
+            return this.inner.poll_frame(cx);
+        };
+        activity.body_progress.fetch_add(1, Ordering::Relaxed);
+        if this.deadline_ms.is_some_and(|d| activity.now_ms() > d) {
+            if *this.waiting {
+                *this.waiting = false;
+                activity.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            tracing::debug!(target: "shieldwall::server", "response deadline passed; the body is cut");
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(ResponseDeadline))));
+        }
+        let r = this.inner.poll_frame(cx);
+        // Data handed over: waiting for the transport again. Pending: waiting for the
+        // producer (a slow stream is not the peer's fault). Finished: waiting for nothing.
+        let wait = matches!(r, std::task::Poll::Ready(Some(Ok(_))));
+        if wait != *this.waiting {
+            *this.waiting = wait;
+            if wait {
+                activity.waiting.fetch_add(1, Ordering::Relaxed);
+            } else {
+                activity.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -696,6 +963,18 @@ impl http_body::Body for TrackedBody {
         self.inner.size_hint()
     }
 }
+
+/// The error a body of known length ends with when the response deadline passes.
+#[derive(Debug)]
+struct ResponseDeadline;
+
+impl std::fmt::Display for ResponseDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the response was not sent within the response deadline")
+    }
+}
+
+impl std::error::Error for ResponseDeadline {}
 
 fn too_many_headers() -> Response {
     let mut res = Problem::new(
@@ -850,7 +1129,12 @@ mod tests {
         );
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut server = Server::plain(router);
-        server.limits = Limits::default().header_read_timeout(Duration::from_millis(300));
+        // A producer slower than the write and response deadlines is not a slow reader,
+        // and a body of unknown length (streaming) has no response deadline.
+        server.limits = Limits::default()
+            .header_read_timeout(Duration::from_millis(300))
+            .write_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_millis(300));
         let bound = server.on(l, None).unwrap();
         let addr = bound.local_addr();
         tokio::spawn(bound.run_until(std::future::pending()));
