@@ -987,6 +987,189 @@ async fn a_trickling_reader_is_cut_at_the_response_deadline() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+// ---------------------------------------------------------------- refusals the server makes
+
+/// A response read off the wire: status, headers (names lower-cased), body.
+#[derive(Debug)]
+struct Wire {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Wire {
+    fn parse(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.get(9..12))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error contract for a refusal the server makes itself: problem+json with this
+    /// status and type, the security headers (HSTS exactly when over TLS), a request id
+    /// (a UUID, also the problem's `instance`).
+    fn assert_contract(&self, status: u16, slug: &str, tls: bool) {
+        let all = format!("{self:#?}");
+        assert_eq!(self.status, status, "{all}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{all}"
+        );
+        assert_eq!(
+            self.header("x-content-type-options"),
+            Some("nosniff"),
+            "{all}"
+        );
+        assert_eq!(self.header("x-frame-options"), Some("DENY"), "{all}");
+        assert!(self.header("content-security-policy").is_some(), "{all}");
+        assert_eq!(
+            self.header("strict-transport-security").is_some(),
+            tls,
+            "HSTS exactly over TLS: {all}"
+        );
+        let id = self.header("x-request-id").expect("X-Request-Id");
+        assert!(
+            id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4,
+            "{all}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&self.body).expect(&all);
+        assert_eq!(v["status"], status, "{all}");
+        assert_eq!(v["type"], format!("urn:shieldwall:problem:{slug}"), "{all}");
+        assert_eq!(v["instance"], format!("urn:uuid:{id}"), "{all}");
+    }
+}
+
+/// Write `req` on `s` and read the answer to the end (the server closes), at most 5 s.
+async fn exchange<S>(mut s: S, req: &[u8]) -> Wire
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    // The server may answer (and close) before the whole of an oversized request is in.
+    let _ = s.write_all(req).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    Wire::parse(&out)
+}
+
+fn oversized_head() -> Vec<u8> {
+    format!(
+        "GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    )
+    .into_bytes()
+}
+
+fn many_headers() -> Vec<u8> {
+    let mut head = String::from("GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..70 {
+        head.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+const MALFORMED_HEAD: &[u8] = b"GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n\r\n";
+const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+const PANIC: &[u8] = b"GET /panic HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+/// Finding 17 (issue 11): the refusals the server makes itself — an oversized head
+/// (hyper's own bare 431 before), a malformed head (hyper's bare 400), too many header
+/// fields, a request timeout (408 without `X-Request-Id` before), a panic — all follow
+/// the error contract over plain HTTP.
+#[tokio::test]
+async fn refusals_made_by_the_server_follow_the_contract() {
+    let server = builder()
+        .limits(Limits::default().request_timeout(Duration::from_millis(300)))
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let cases: [(&[u8], u16, &str); 5] = [
+        (&oversized_head(), 431, "header-fields-too-large"),
+        (&many_headers(), 431, "header-fields-too-large"),
+        (MALFORMED_HEAD, 400, "bad-request"),
+        (SLOW, 408, "request-timeout"),
+        (PANIC, 500, "internal"),
+    ];
+    for (req, status, slug) in cases {
+        let s = TcpStream::connect(addr).await.unwrap();
+        exchange(s, req).await.assert_contract(status, slug, false);
+    }
+    // The server keeps serving.
+    let ok = raw_get(addr, "/public").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
+
+/// Finding 17 (issue 11): the same over TLS, where each must also carry HSTS (a panic's
+/// 500 did not before).
+#[tokio::test]
+async fn refusals_made_by_the_server_carry_hsts_over_tls() {
+    let pki = Pki::new("refusals");
+    pki.issue("leaf");
+    let server = builder()
+        .tls(Tls::files(pki.cert(), pki.key()))
+        .limits(Limits::default().request_timeout(Duration::from_millis(300)))
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let mut cfg = pki.client_config(rustls::ALL_VERSIONS);
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let cases: [(&[u8], u16, &str); 5] = [
+        (&oversized_head(), 431, "header-fields-too-large"),
+        (&many_headers(), 431, "header-fields-too-large"),
+        (MALFORMED_HEAD, 400, "bad-request"),
+        (SLOW, 408, "request-timeout"),
+        (PANIC, 500, "internal"),
+    ];
+    for (req, status, slug) in cases {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let req = String::from_utf8_lossy(req).replace("Host: 127.0.0.1", "Host: localhost");
+        exchange(tls, req.as_bytes())
+            .await
+            .assert_contract(status, slug, true);
+    }
+    // Over HTTP/2 as well (no `Connection` header there).
+    for (path, status, slug) in [
+        ("/slow", 408, "request-timeout"),
+        ("/panic", 500, "internal"),
+    ] {
+        let r = send(
+            pki.https_client()
+                .get(format!("https://localhost:{}{path}", addr.port())),
+        )
+        .await;
+        r.assert_problem(status, slug);
+        assert!(r.header("strict-transport-security").is_some(), "{path}");
+        let id = r.header("x-request-id").expect("X-Request-Id");
+        assert_eq!(r.json()["instance"], format!("urn:uuid:{id}"), "{path}");
+        assert_eq!(r.header("connection"), None, "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
 // ---------------------------------------------------------------- static files
 
 const SECRET_MARKER: &str = "TOP-SECRET-OUTSIDE-ROOT-7f3a";
@@ -1073,6 +1256,10 @@ async fn static_files_never_leave_the_root() {
         "/static/css/../../secret.txt",
         "/static/css/..%2f..%2fsecret.txt",
         "/static//etc/passwd",
+        // Empty segments are refused even when the rest names a file (finding 17).
+        "/static//hello.txt",
+        "/static/css//app.css",
+        "/static//css/app.css",
         "/static/%2fetc%2fpasswd",
         "/static/..%00/secret.txt",
         "/static/hello.txt%00.png",

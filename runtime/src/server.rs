@@ -25,7 +25,7 @@
 //! | `max_connections` (whole server) | 4096 | connection floods: further connections wait in the kernel backlog |
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
-//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431; HTTP/2: header list size) |
+//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431 problem+json; HTTP/2: header list size) |
 //! | `max_headers` | 64 | header-count floods (431 problem+json; above 100, hyper's own cap, hyper enforces it) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
@@ -46,6 +46,18 @@
 //! deadline is checked on the connection's clock (about once a second) as the body is
 //! sent. With a small `max_connections`, every slow client costs a slot for up to these
 //! deadlines: size the cap for the slowest clients you accept.
+//!
+//! **Refusals the server makes itself** follow the error contract like the app's: the 408
+//! of a request timeout, the 431 of too many header fields, and hyper's own answers to a
+//! head it cannot parse (431 for a head over `max_header_bytes`, 400 for a malformed one,
+//! 414) — which hyper writes bare, so the connection's writer puts the contract in their
+//! place. Each is `application/problem+json` with the security headers (HSTS over TLS),
+//! `Cache-Control: no-store`, and a fresh `X-Request-Id` that is also the problem's
+//! `instance` and is logged with the refusal (target `shieldwall::access`). The 408's id
+//! is not the one the app's stack gave the request: the request it belonged to was
+//! abandoned. Over HTTP/2 the header-list limit is advertised in `SETTINGS`; a peer that
+//! ignores it gets the protocol's own answer from h2 (a bare 431 `HEADERS` frame and a
+//! stream reset), which the frame layer gives no way to replace.
 //!
 //! Body size caps are per route (`body_limit`, from the core), enforced as the body is
 //! read. Each request carries a [`Transport`] extension (plain, plain beside HTTPS, or
@@ -208,7 +220,7 @@ impl Limits {
 #[derive(Debug)]
 pub struct Server {
     router: Router,
-    /// The app's security headers, for the answers the server makes itself (408, 431).
+    /// The app's security headers, for the answers the server makes itself (408, 431, 400).
     headers: Arc<CompiledHeaders>,
     tls: Option<LoadedTls>,
     limits: Limits,
@@ -483,6 +495,12 @@ async fn drive<I>(
 {
     let l = &shared.limits;
     let activity = Arc::new(Activity::new(l.response_timeout));
+    let refuser = Arc::new(Refuser {
+        headers: shared.headers.clone(),
+        tls: transport == Transport::Tls,
+        peer,
+        activity: activity.clone(),
+    });
     let svc = ConnService {
         router: shared.router.clone(),
         peer,
@@ -490,11 +508,13 @@ async fn drive<I>(
         timeout: l.request_timeout,
         activity: activity.clone(),
         max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
-        headers: shared.headers.clone(),
+        refuser: refuser.clone(),
     };
     let io = Watched {
         io,
         activity: activity.clone(),
+        refuser,
+        replacement: None,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head's deadline (slowloris) is kept by this connection's ticker below,
@@ -672,11 +692,68 @@ impl Stall {
 }
 
 pin_project_lite::pin_project! {
-    /// The connection's I/O, noting whether the peer takes what is written.
+    /// The connection's I/O, noting whether the peer takes what is written, and putting
+    /// the error contract in place of hyper's own bare answer to an unparseable head.
     struct Watched<I> {
         #[pin]
         io: I,
         activity: Arc<Activity>,
+        refuser: Arc<Refuser>,
+        // The refusal written instead of hyper's, and how much of it is out.
+        replacement: Option<(Vec<u8>, usize)>,
+    }
+}
+
+impl<I: hyper::rt::Write> Watched<I> {
+    /// hyper writes its own answer to a head it cannot parse only between requests (none
+    /// in flight), as one buffer; anything else is passed through untouched.
+    fn replace(
+        activity: &Activity,
+        refuser: &Refuser,
+        replacement: &mut Option<(Vec<u8>, usize)>,
+        buf: &[u8],
+    ) -> bool {
+        if buf.len() > 192
+            || !buf.starts_with(b"HTTP/1.1 ")
+            || activity.in_flight.load(Ordering::Relaxed) > 0
+        {
+            return false;
+        }
+        let Some((status, date)) = hyper_head_refusal(buf) else {
+            return false;
+        };
+        *replacement = Some((refuser.head_refusal(status, date), 0));
+        true
+    }
+
+    /// Write out the rest of a replacement, if any.
+    fn drain(
+        mut io: Pin<&mut I>,
+        activity: &Activity,
+        replacement: &mut Option<(Vec<u8>, usize)>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        while let Some((bytes, sent)) = replacement {
+            if *sent >= bytes.len() {
+                *replacement = None;
+                break;
+            }
+            let r = io.as_mut().poll_write(cx, &bytes[*sent..]);
+            Self::note(
+                activity,
+                &r,
+                matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0),
+            );
+            match r {
+                std::task::Poll::Ready(Ok(0)) => {
+                    return std::task::Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                std::task::Poll::Ready(Ok(n)) => *sent += n,
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -710,7 +787,20 @@ impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        let this = self.project();
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        if Self::replace(this.activity, this.refuser, this.replacement, buf) {
+            // Ours goes out in its place; hyper's counts as written.
+            let _ = Self::drain(this.io.as_mut(), this.activity, this.replacement, cx)?;
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
         let r = this.io.poll_write(cx, buf);
         let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
         Self::note(this.activity, &r, n);
@@ -722,7 +812,22 @@ impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
         cx: &mut std::task::Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> std::task::Poll<io::Result<usize>> {
-        let this = self.project();
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next())
+            && Self::replace(this.activity, this.refuser, this.replacement, only)
+        {
+            let _ = Self::drain(this.io.as_mut(), this.activity, this.replacement, cx)?;
+            return std::task::Poll::Ready(Ok(only.len()));
+        }
         let r = this.io.poll_write_vectored(cx, bufs);
         let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
         Self::note(this.activity, &r, n);
@@ -737,7 +842,15 @@ impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        let this = self.project();
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
         let r = this.io.poll_flush(cx);
         Self::note(this.activity, &r, false);
         r
@@ -747,7 +860,16 @@ impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        this.io.poll_shutdown(cx)
     }
 }
 
@@ -777,8 +899,8 @@ struct ConnService {
     activity: Arc<Activity>,
     /// Header fields allowed per request, when below hyper's own cap.
     max_headers: Option<usize>,
-    /// Stamped on the answers made here, outside the app's stack (408, 431).
-    headers: Arc<CompiledHeaders>,
+    /// The answers made here, outside the app's stack (408, 431).
+    refuser: Arc<Refuser>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -794,10 +916,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         {
             return ConnFuture {
                 state: ConnState::Done {
-                    res: Some(self.stamp(too_many_headers())),
+                    res: Some(self.refuser.respond(too_many_headers())),
                 },
                 in_flight: Some(in_flight),
-                headers: None,
+                refuser: None,
             };
         }
         let mut req = req.map(Body::new);
@@ -811,17 +933,144 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 inner: tokio::time::timeout(self.timeout, self.router.clone().oneshot(req)),
             },
             in_flight: Some(in_flight),
-            headers: Some((self.headers.clone(), self.transport == Transport::Tls)),
+            refuser: Some(self.refuser.clone()),
         }
     }
 }
 
-impl ConnService {
-    fn stamp(&self, mut res: Response) -> Response {
-        self.headers
-            .apply(res.headers_mut(), self.transport == Transport::Tls, true);
+/// Makes the refusals the server answers itself, outside the app's stack (408, 431, and
+/// hyper's own answers to a head it cannot parse), in the error contract: problem+json
+/// with a fresh request id (header and `instance`), the security headers (HSTS over TLS),
+/// `Connection: close` (HTTP/1.1); each is logged with its id.
+#[derive(Debug)]
+struct Refuser {
+    headers: Arc<CompiledHeaders>,
+    tls: bool,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl Refuser {
+    fn respond(&self, problem: Problem) -> Response {
+        let id = crate::hardening::new_request_id();
+        let id_str = id.to_str().unwrap_or("unknown");
+        let status = problem.status().as_u16();
+        tracing::info!(
+            target: "shieldwall::access",
+            request_id = id_str,
+            peer = %self.peer,
+            route = "unmatched",
+            status,
+            outcome = crate::observe::outcome(status),
+            "refused by the server"
+        );
+        let mut problem = problem
+            .with_instance(format!("urn:uuid:{id_str}"))
+            .with_header(crate::fallback::X_REQUEST_ID.clone(), id);
+        // HTTP/2 has no `Connection` header (hyper would strip it).
+        if !self.activity.is_h2() {
+            problem = problem.with_header(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let mut res = problem.into_response();
+        self.headers.apply(res.headers_mut(), self.tls, true);
         res
     }
+
+    /// The bytes of an HTTP/1.1 refusal that replaces hyper's own (bare, empty) answer to a
+    /// head it could not parse: `status` is hyper's, `date` its `Date` value.
+    fn head_refusal(&self, status: u16, date: &[u8]) -> Vec<u8> {
+        use futures_util::FutureExt;
+        use http_body_util::BodyExt;
+        let problem = match status {
+            431 => Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header-fields-too-large",
+                "Request Header Fields Too Large",
+            )
+            .with_detail("The request head is too large."),
+            414 => Problem::new(StatusCode::URI_TOO_LONG, "uri-too-long", "URI Too Long")
+                .with_detail("The request target is too long."),
+            _ => Problem::from_status(StatusCode::BAD_REQUEST)
+                .with_detail("The request head is malformed."),
+        };
+        let res = self.respond(problem);
+        let (parts, body) = res.into_parts();
+        // A problem body is one buffer: ready at once.
+        let body = body
+            .collect()
+            .now_or_never()
+            .and_then(Result::ok)
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1024 + body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(parts.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("Bad Request")
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &parts.headers {
+            if name == header::CONTENT_LENGTH {
+                continue;
+            }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\ndate: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+/// Whether `buf` is, whole, hyper's own answer to an unparseable request head — a bare
+/// `HTTP/1.1 400`, `414` or `431` with no headers but `connection: close`,
+/// `content-length: 0` and `date` — and then its status and `Date` value.
+fn hyper_head_refusal(buf: &[u8]) -> Option<(u16, &[u8])> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let status = match rest.get(..4)? {
+        b"400 " => 400,
+        b"414 " => 414,
+        b"431 " => 431,
+        _ => return None,
+    };
+    // Every line ends with CRLF, the head with an empty line.
+    let head = rest.strip_suffix(b"\r\n")?;
+    let mut lines = head.split(|b| *b == b'\n');
+    lines.next()?.strip_suffix(b"\r")?; // the status line
+    let mut date = None;
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            // After the last CRLF: nothing may follow.
+            if lines.next().is_some() {
+                return None;
+            }
+            break;
+        }
+        let line = line.strip_suffix(b"\r")?;
+        let colon = line.iter().position(|b| *b == b':')?;
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        let http_date =
+            value.len() == 29 && value.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+        if name.eq_ignore_ascii_case(b"date") && http_date && date.is_none() {
+            date = Some(value);
+        } else if !(name.eq_ignore_ascii_case(b"connection") && value == b"close"
+            || name.eq_ignore_ascii_case(b"content-length") && value == b"0")
+        {
+            return None;
+        }
+    }
+    Some((status, date?))
 }
 
 pin_project_lite::pin_project! {
@@ -830,7 +1079,7 @@ pin_project_lite::pin_project! {
         #[pin]
         state: ConnState,
         in_flight: Option<InFlight>,
-        headers: Option<(Arc<CompiledHeaders>, bool)>,
+        refuser: Option<Arc<Refuser>>,
     }
 }
 
@@ -855,15 +1104,14 @@ impl Future for ConnFuture {
                 std::task::Poll::Pending => return std::task::Poll::Pending,
                 std::task::Poll::Ready(Ok(Ok(res))) => res,
                 std::task::Poll::Ready(Ok(Err(e))) => match e {},
-                std::task::Poll::Ready(Err(_elapsed)) => {
-                    let mut res = timeout_response();
-                    if let Some((headers, tls)) = this.headers.take() {
-                        headers.apply(res.headers_mut(), tls, true);
-                    }
-                    res
-                }
+                std::task::Poll::Ready(Err(_elapsed)) => match this.refuser.take() {
+                    Some(r) => r.respond(timeout_response()),
+                    None => timeout_response().into_response(),
+                },
             },
-            ConnStateProj::Done { res } => res.take().unwrap_or_else(too_many_headers),
+            ConnStateProj::Done { res } => res
+                .take()
+                .unwrap_or_else(|| too_many_headers().into_response()),
         };
         // The request stays in flight until its response body has been sent.
         let in_flight = this.in_flight.take();
@@ -976,30 +1224,22 @@ impl std::fmt::Display for ResponseDeadline {
 
 impl std::error::Error for ResponseDeadline {}
 
-fn too_many_headers() -> Response {
-    let mut res = Problem::new(
+fn too_many_headers() -> Problem {
+    Problem::new(
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "header-fields-too-large",
         "Request Header Fields Too Large",
     )
     .with_detail("The request has too many header fields.")
-    .into_response();
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
 }
 
-fn timeout_response() -> Response {
-    let mut res = Problem::new(
+fn timeout_response() -> Problem {
+    Problem::new(
         StatusCode::REQUEST_TIMEOUT,
         "request-timeout",
         "Request Timeout",
     )
     .with_detail("The request took too long.")
-    .into_response();
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
 }
 
 async fn shutdown_signal() {
@@ -1053,6 +1293,42 @@ mod tests {
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn only_hypers_own_bare_head_refusals_are_recognised() {
+        let date = b"Tue, 01 Dec 2026 00:59:36 GMT".as_slice();
+        let own = |status: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 00:59:36 GMT\r\n\r\n"
+            )
+        };
+        assert_eq!(
+            hyper_head_refusal(own("431 Request Header Fields Too Large").as_bytes()),
+            Some((431, date))
+        );
+        assert_eq!(
+            hyper_head_refusal(own("400 Bad Request").as_bytes()),
+            Some((400, date))
+        );
+        assert_eq!(
+            hyper_head_refusal(own("414 URI Too Long").as_bytes()),
+            Some((414, date))
+        );
+        // Anything else — an app's response, a body, another header — is not hyper's.
+        for other in [
+            own("200 OK"),
+            own("404 Not Found"),
+            own("400 Bad Request") + "x",
+            own("400 Bad Request").replace("content-length: 0", "content-length: 1"),
+            own("400 Bad Request").replace("connection: close", "x-request-id: 1"),
+            own("400 Bad Request").replace("\r\ndate: Tue, 01 Dec 2026 00:59:36 GMT", ""),
+            own("400 Bad Request").replace("HTTP/1.1", "HTTP/1.0"),
+            own("400 Bad Request").replace("\r\n\r\n", "\r\n"),
+            "HTTP/1.1 400 Bad Request\r\n\r\n{}".to_string(),
+        ] {
+            assert_eq!(hyper_head_refusal(other.as_bytes()), None, "{other:?}");
+        }
     }
 
     #[tokio::test]
