@@ -1115,6 +1115,18 @@ async fn refusals_made_by_the_server_follow_the_contract() {
         let s = TcpStream::connect(addr).await.unwrap();
         exchange(s, req).await.assert_contract(status, slug, false);
     }
+    // Behind a request already answered on the same connection (pipelined) as well.
+    let mut pipelined = b"GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec();
+    pipelined.extend_from_slice(MALFORMED_HEAD);
+    let s = TcpStream::connect(addr).await.unwrap();
+    let w = exchange(s, &pipelined).await;
+    assert_eq!(w.status, 200, "{w:?}");
+    let second = w
+        .body
+        .split_once("public")
+        .map(|(_, rest)| rest)
+        .unwrap_or("");
+    Wire::parse(second.as_bytes()).assert_contract(400, "bad-request", false);
     // The server keeps serving.
     let ok = raw_get(addr, "/public").await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
