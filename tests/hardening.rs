@@ -38,10 +38,16 @@ async fn panics() -> &'static str {
     panic!("the database password is hunter2")
 }
 
+#[secure(get "/slow", public)]
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    "late"
+}
+
 fn builder() -> Shieldwall {
     Shieldwall::new()
         .jwt(jwt())
-        .routes(routes![public_route, me, transfer, panics])
+        .routes(routes![public_route, me, transfer, panics, slow])
 }
 
 // ---------------------------------------------------------------- certificates
@@ -729,6 +735,453 @@ async fn oversized_heads_are_refused() {
     );
 }
 
+// ---------------------------------------------------------------- slow readers
+
+/// A directory holding one 32 MiB file, `big.bin`.
+fn big_file(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sw-big-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), vec![b'x'; 32 * 1024 * 1024]).unwrap();
+    dir
+}
+
+/// `GET /health` from an honest client, on a fresh connection: its status, or `None` if
+/// no answer came within `within`.
+async fn honest_health(addr: SocketAddr, within: Duration) -> Option<u16> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let req = c.get(format!("http://{addr}/health")).send();
+    match tokio::time::timeout(within, req).await {
+        Ok(Ok(r)) => Some(r.status().as_u16()),
+        _ => None,
+    }
+}
+
+/// Whether the server has closed `s`: reads (and discards, counting) until EOF or an
+/// error; `Some(bytes read)` if that came within `within`.
+async fn closed_by_server(s: &mut TcpStream, within: Duration) -> Option<usize> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| got)
+}
+
+/// Finding 3 (issue 11), HTTP/1.1: clients that request a 32 MiB static file and never
+/// read hold every connection slot; the write-progress deadline closes them, so an honest
+/// client gets `/health` again.
+#[tokio::test]
+async fn http1_clients_that_never_read_lose_their_slots() {
+    let dir = big_file("h1");
+    let server = builder()
+        .health(shieldwall::health::Health::new())
+        .static_files(StaticFiles::new("/static", &dir))
+        .limits(
+            Limits::default()
+                .max_connections(3)
+                .write_timeout(Duration::from_secs(1)),
+        )
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    assert_eq!(honest_health(addr, Duration::from_secs(5)).await, Some(200));
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /static/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        hogs.push(s);
+    }
+    // Every slot is taken by a reader that reads nothing; the deadline is one second.
+    let t = Instant::now();
+    let got = honest_health(addr, Duration::from_secs(15)).await;
+    assert_eq!(
+        got,
+        Some(200),
+        "an honest client was kept out by clients that never read ({:?})",
+        t.elapsed()
+    );
+    // A reader that got its slot late stalls in its turn; then none of them is served on.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for s in &mut hogs {
+        // What the kernel buffered still arrives, then the end: never the whole file.
+        let got = closed_by_server(s, Duration::from_secs(10)).await;
+        assert!(
+            got.is_some_and(|n| n < 32 * 1024 * 1024),
+            "a client that never read kept its connection ({got:?} bytes read)"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Finding 3 (issue 11), HTTP/2: clients that advertise a zero flow-control window (and
+/// answer pings) hold their streams, and so their connections, until the write-progress
+/// deadline closes them.
+#[tokio::test]
+async fn http2_clients_holding_a_zero_window_lose_their_slots() {
+    let server = builder()
+        .health(shieldwall::health::Health::new())
+        .limits(
+            Limits::default()
+                .max_connections(3)
+                .write_timeout(Duration::from_secs(1)),
+        )
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, axum::body::Bytes>(tcp)
+            .await
+            .unwrap();
+        // The connection task answers the server's pings for as long as it runs.
+        let driver = tokio::spawn(conn);
+        let req = axum::http::Request::get(format!("http://{addr}/health"))
+            .body(())
+            .unwrap();
+        let (res, _) = send.send_request(req, true).unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(5), res)
+            .await
+            .expect("response head")
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // The body never comes: the window is zero and is never opened.
+        hogs.push((send, res, driver));
+    }
+    let t = Instant::now();
+    let got = honest_health(addr, Duration::from_secs(15)).await;
+    assert_eq!(
+        got,
+        Some(200),
+        "an honest client was kept out by zero-window HTTP/2 clients ({:?})",
+        t.elapsed()
+    );
+    for (_, _, driver) in hogs {
+        tokio::time::timeout(Duration::from_secs(10), driver)
+            .await
+            .expect("a zero-window client kept its connection")
+            .unwrap()
+            .ok();
+    }
+}
+
+/// Finding 3 (issue 11): an HTTP/2 peer that stops answering pings (here: a proxy that
+/// black-holes everything the server sends, so no ping is ever acknowledged) is dropped
+/// at the keep-alive timeout, although a request of it is still in flight.
+#[tokio::test]
+async fn an_http2_peer_that_stops_answering_pings_is_dropped() {
+    let server = builder()
+        .limits(
+            Limits::default()
+                .h2_keep_alive_interval(Duration::from_millis(300))
+                .h2_keep_alive_timeout(Duration::from_millis(300)),
+        )
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    // client <-> proxy <-> server; after `cut`, what the server sends is read and dropped.
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let paddr = proxy.local_addr().unwrap();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let gate = cut.clone();
+    tokio::spawn(async move {
+        let (client, _) = proxy.accept().await.unwrap();
+        let upstream = TcpStream::connect(addr).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut ur, mut uw) = upstream.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut cr, &mut uw).await;
+        });
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !gate.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = cw.write_all(&buf[..n]).await;
+                    }
+                }
+            }
+        }
+        let _ = closed_tx.send(Instant::now());
+    });
+    let tcp = TcpStream::connect(paddr).await.unwrap();
+    let (mut send, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let req = axum::http::Request::get(format!("http://{addr}/slow"))
+        .body(())
+        .unwrap();
+    // The handler takes five seconds; the request stays in flight all along.
+    let (_res, _) = send.send_request(req, true).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    let t = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(4), closed_rx)
+        .await
+        .expect("the server kept a peer that answers no ping")
+        .unwrap();
+    assert!(
+        closed.duration_since(t) < Duration::from_secs(3),
+        "closed after {:?}",
+        closed.duration_since(t)
+    );
+}
+
+/// Finding 3 (issue 11): a client that reads, but slowly enough to make a download of a
+/// known length last for ever, is cut at the response deadline.
+#[tokio::test]
+async fn a_trickling_reader_is_cut_at_the_response_deadline() {
+    let dir = big_file("trickle");
+    let server = builder()
+        .static_files(StaticFiles::new("/static", &dir))
+        .limits(
+            Limits::default()
+                .write_timeout(Duration::from_secs(5))
+                .response_timeout(Duration::from_secs(2)),
+        )
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /static/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 16 * 1024];
+    // 16 KiB every 100 ms for four seconds: steady progress (the write deadline never
+    // fires), but 32 MiB would take over three minutes.
+    while t.elapsed() < Duration::from_secs(4) {
+        match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got += n,
+            Err(_) => panic!("no progress at all"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Past the two-second deadline the server has ended the response: what the kernel
+    // buffered arrives at full speed, then the end, never the whole file.
+    let rest = closed_by_server(&mut s, Duration::from_secs(10)).await;
+    let total = rest.map(|n| n + got);
+    assert!(
+        total.is_some_and(|n| n < 32 * 1024 * 1024),
+        "the download outlived the response deadline ({total:?} bytes of 32 MiB)"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------- refusals the server makes
+
+/// A response read off the wire: status, headers (names lower-cased), body.
+#[derive(Debug)]
+struct Wire {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Wire {
+    fn parse(raw: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.get(9..12))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error contract for a refusal the server makes itself: problem+json with this
+    /// status and type, the security headers (HSTS exactly when over TLS), a request id
+    /// (a UUID, also the problem's `instance`).
+    fn assert_contract(&self, status: u16, slug: &str, tls: bool) {
+        let all = format!("{self:#?}");
+        assert_eq!(self.status, status, "{all}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{all}"
+        );
+        assert_eq!(
+            self.header("x-content-type-options"),
+            Some("nosniff"),
+            "{all}"
+        );
+        assert_eq!(self.header("x-frame-options"), Some("DENY"), "{all}");
+        assert!(self.header("content-security-policy").is_some(), "{all}");
+        assert_eq!(
+            self.header("strict-transport-security").is_some(),
+            tls,
+            "HSTS exactly over TLS: {all}"
+        );
+        let id = self.header("x-request-id").expect("X-Request-Id");
+        assert!(
+            id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4,
+            "{all}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&self.body).expect(&all);
+        assert_eq!(v["status"], status, "{all}");
+        assert_eq!(v["type"], format!("urn:shieldwall:problem:{slug}"), "{all}");
+        assert_eq!(v["instance"], format!("urn:uuid:{id}"), "{all}");
+    }
+}
+
+/// Write `req` on `s` and read the answer to the end (the server closes), at most 5 s.
+async fn exchange<S>(mut s: S, req: &[u8]) -> Wire
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    // The server may answer (and close) before the whole of an oversized request is in.
+    let _ = s.write_all(req).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    Wire::parse(&out)
+}
+
+fn oversized_head() -> Vec<u8> {
+    format!(
+        "GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    )
+    .into_bytes()
+}
+
+fn many_headers() -> Vec<u8> {
+    let mut head = String::from("GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..70 {
+        head.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+const MALFORMED_HEAD: &[u8] = b"GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: x\r\n\r\n";
+const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+const PANIC: &[u8] = b"GET /panic HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+/// Finding 17 (issue 11): the refusals the server makes itself — an oversized head
+/// (hyper's own bare 431 before), a malformed head (hyper's bare 400), too many header
+/// fields, a request timeout (408 without `X-Request-Id` before), a panic — all follow
+/// the error contract over plain HTTP.
+#[tokio::test]
+async fn refusals_made_by_the_server_follow_the_contract() {
+    let server = builder()
+        .limits(Limits::default().request_timeout(Duration::from_millis(300)))
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let cases: [(&[u8], u16, &str); 5] = [
+        (&oversized_head(), 431, "header-fields-too-large"),
+        (&many_headers(), 431, "header-fields-too-large"),
+        (MALFORMED_HEAD, 400, "bad-request"),
+        (SLOW, 408, "request-timeout"),
+        (PANIC, 500, "internal"),
+    ];
+    for (req, status, slug) in cases {
+        let s = TcpStream::connect(addr).await.unwrap();
+        exchange(s, req).await.assert_contract(status, slug, false);
+    }
+    // Behind a request already answered on the same connection (pipelined) as well.
+    let mut pipelined = b"GET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec();
+    pipelined.extend_from_slice(MALFORMED_HEAD);
+    let s = TcpStream::connect(addr).await.unwrap();
+    let w = exchange(s, &pipelined).await;
+    assert_eq!(w.status, 200, "{w:?}");
+    let second = w
+        .body
+        .split_once("public")
+        .map(|(_, rest)| rest)
+        .unwrap_or("");
+    Wire::parse(second.as_bytes()).assert_contract(400, "bad-request", false);
+    // The server keeps serving.
+    let ok = raw_get(addr, "/public").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}
+
+/// Finding 17 (issue 11): the same over TLS, where each must also carry HSTS (a panic's
+/// 500 did not before).
+#[tokio::test]
+async fn refusals_made_by_the_server_carry_hsts_over_tls() {
+    let pki = Pki::new("refusals");
+    pki.issue("leaf");
+    let server = builder()
+        .tls(Tls::files(pki.cert(), pki.key()))
+        .limits(Limits::default().request_timeout(Duration::from_millis(300)))
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let mut cfg = pki.client_config(rustls::ALL_VERSIONS);
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let cases: [(&[u8], u16, &str); 5] = [
+        (&oversized_head(), 431, "header-fields-too-large"),
+        (&many_headers(), 431, "header-fields-too-large"),
+        (MALFORMED_HEAD, 400, "bad-request"),
+        (SLOW, 408, "request-timeout"),
+        (PANIC, 500, "internal"),
+    ];
+    for (req, status, slug) in cases {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let req = String::from_utf8_lossy(req).replace("Host: 127.0.0.1", "Host: localhost");
+        exchange(tls, req.as_bytes())
+            .await
+            .assert_contract(status, slug, true);
+    }
+    // Over HTTP/2 as well (no `Connection` header there).
+    for (path, status, slug) in [
+        ("/slow", 408, "request-timeout"),
+        ("/panic", 500, "internal"),
+    ] {
+        let r = send(
+            pki.https_client()
+                .get(format!("https://localhost:{}{path}", addr.port())),
+        )
+        .await;
+        r.assert_problem(status, slug);
+        assert!(r.header("strict-transport-security").is_some(), "{path}");
+        let id = r.header("x-request-id").expect("X-Request-Id");
+        assert_eq!(r.json()["instance"], format!("urn:uuid:{id}"), "{path}");
+        assert_eq!(r.header("connection"), None, "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
 // ---------------------------------------------------------------- static files
 
 const SECRET_MARKER: &str = "TOP-SECRET-OUTSIDE-ROOT-7f3a";
@@ -815,6 +1268,10 @@ async fn static_files_never_leave_the_root() {
         "/static/css/../../secret.txt",
         "/static/css/..%2f..%2fsecret.txt",
         "/static//etc/passwd",
+        // Empty segments are refused even when the rest names a file (finding 17).
+        "/static//hello.txt",
+        "/static/css//app.css",
+        "/static//css/app.css",
         "/static/%2fetc%2fpasswd",
         "/static/..%00/secret.txt",
         "/static/hello.txt%00.png",

@@ -15,7 +15,8 @@
 //! - A panicking handler is caught: the client gets a generic 500 problem whose `instance`
 //!   is `urn:uuid:<request id>` (the same id as its `X-Request-Id` header), never the panic
 //!   text; the panic message is logged with the request id (target `shieldwall::panic`),
-//!   and the connection and the server keep serving.
+//!   and the connection and the server keep serving. It carries the security headers
+//!   (HSTS when the request came over TLS) and `Cache-Control: no-store`.
 
 use std::any::Any;
 

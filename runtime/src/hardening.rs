@@ -416,15 +416,16 @@ struct Guard<S> {
 }
 
 impl GuardConfig {
-    /// The generic 500 for a caught panic, with the security headers (no HSTS: whether
-    /// the request came over TLS is not known out here; `no-store`, as for credentials).
+    /// The generic 500 for a caught panic, with the security headers (HSTS when the
+    /// request came over TLS; `no-store`, as for credentials).
     fn panic_response(
         &self,
         panic: &(dyn std::any::Any + Send),
         id: Option<HeaderValue>,
+        tls: bool,
     ) -> Response {
         let mut res = panic_response(panic, id);
-        self.headers.apply(res.headers_mut(), false, true);
+        self.headers.apply(res.headers_mut(), tls, true);
         res
     }
 
@@ -569,7 +570,7 @@ struct Front<S> {
 
 /// A fresh request id: a random UUID v4, in one shared allocation (the request and the
 /// response carry the same bytes).
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     let mut buf = [0u8; 36];
     uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf))
@@ -599,6 +600,8 @@ where
             }
         };
         let watch = crate::observe::Watch::begin(&req, Some(&id));
+        // For a panic's 500, made out here: HSTS goes with TLS.
+        let tls = req.extensions().get::<Transport>() == Some(&Transport::Tls);
         let called = {
             let _e = watch.span().enter();
             std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
@@ -611,14 +614,19 @@ where
                 id: Some(id),
                 watch,
                 cfg: self.cfg.clone(),
+                tls,
             },
             Err(panic) => FrontFuture {
                 state: FrontState::Done {
-                    res: Some(self.cfg.panic_response(panic.as_ref(), Some(id.clone()))),
+                    res: Some(
+                        self.cfg
+                            .panic_response(panic.as_ref(), Some(id.clone()), tls),
+                    ),
                 },
                 id: Some(id),
                 watch,
                 cfg: self.cfg.clone(),
+                tls,
             },
         }
     }
@@ -640,6 +648,7 @@ pin_project_lite::pin_project! {
         id: Option<HeaderValue>,
         watch: crate::observe::Watch,
         cfg: Arc<GuardConfig>,
+        tls: bool,
     }
 }
 
@@ -659,12 +668,14 @@ where
                     Poll::Ready(Ok(Ok(res))) => res,
                     Poll::Ready(Ok(Err(e))) => match e {},
                     Poll::Ready(Err(panic)) => {
-                        this.cfg.panic_response(panic.as_ref(), this.id.clone())
+                        this.cfg
+                            .panic_response(panic.as_ref(), this.id.clone(), *this.tls)
                     }
                 },
-                FrontStateProj::Done { res } => res
-                    .take()
-                    .unwrap_or_else(|| this.cfg.panic_response(&"polled after completion", None)),
+                FrontStateProj::Done { res } => res.take().unwrap_or_else(|| {
+                    this.cfg
+                        .panic_response(&"polled after completion", None, *this.tls)
+                }),
             }
         };
         let mut res = res;

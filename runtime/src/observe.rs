@@ -22,6 +22,11 @@
 //!   `shieldwall_request_duration_seconds{route,outcome}` (outcome: ok, unauthenticated,
 //!   forbidden, invalid, limited, error), `shieldwall_rate_store_seconds{store}` and
 //!   `shieldwall_rate_store_errors_total{store}`, `shieldwall_jwks_refresh_total{result}`.
+//!   Every label value comes from a closed set, never from the request as sent: `route` is
+//!   the declared route template (`/users/{id}`) or `unmatched` (404s, 405s, static files,
+//!   refusals before routing), `method` is one of the nine standard methods or `other`
+//!   ([`method_label`]). A client sending random methods and paths therefore cannot grow
+//!   the recorder (each distinct label set is a series kept for the life of the process).
 //!   They are served on a separate listener ([`Metrics::serve`], `SHIELDWALL_METRICS_ADDR`),
 //!   never on the public API port.
 
@@ -175,8 +180,9 @@ impl Audit<'_> {
     }
 }
 
-/// Response extension naming the route (its declared path) for metrics and logs; set by
-/// the generated handler, since the app-wide layers run outside axum's routing.
+/// Response extension naming the route (its declared path template, never the request's
+/// path: it is a metric label) for metrics and logs; set by the generated handler, since the
+/// app-wide layers run outside axum's routing.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteLabel(pub &'static str);
 
@@ -189,6 +195,25 @@ pub fn outcome(status: u16) -> &'static str {
         400..=499 => "invalid",
         500..=599 => "error",
         _ => "ok",
+    }
+}
+
+/// The `method` label of a request method: one of the nine standard methods, or `other`
+/// for any extension method, so a client cannot mint label values (each distinct value is
+/// a series the recorder keeps for the life of the process).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
     }
 }
 
@@ -279,14 +304,15 @@ pub(crate) struct Watch {
     span: tracing::Span,
     /// `Some` when a metric or an access line will be written.
     start: Option<Instant>,
-    method: axum::http::Method,
+    /// The request's `method` label, from the closed set of [`method_label`].
+    method: &'static str,
     quiet: bool,
 }
 
 impl Watch {
     /// Open the request's span (carrying `request_id`) and start the clock.
     pub(crate) fn begin(req: &Request, request_id: Option<&HeaderValue>) -> Self {
-        let method = req.method().clone();
+        let method = req.method();
         let quiet = QUIET_PATHS.contains(&req.uri().path());
         let span = match request_id.map(HeaderValue::to_str) {
             Some(Ok(id)) => tracing::info_span!("request", request_id = %id, method = %method),
@@ -297,7 +323,7 @@ impl Watch {
         Self {
             span,
             start: timed.then(Instant::now),
-            method,
+            method: method_label(method),
             quiet,
         }
     }
@@ -323,7 +349,7 @@ impl Watch {
             metrics::counter!(
                 "shieldwall_requests_total",
                 "route" => route,
-                "method" => self.method.as_str().to_owned(),
+                "method" => self.method,
                 "outcome" => outcome,
             )
             .increment(1);
@@ -393,6 +419,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_labels_are_a_closed_set() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for m in ["get", "M00001", "PROPFIND", &"X".repeat(8192)] {
+            assert_eq!(
+                method_label(&Method::from_bytes(m.as_bytes()).unwrap()),
+                "other"
+            );
+        }
+    }
 
     #[test]
     fn outcomes() {

@@ -25,11 +25,39 @@
 //! | `max_connections` (whole server) | 4096 | connection floods: further connections wait in the kernel backlog |
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
-//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431; HTTP/2: header list size) |
+//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431 problem+json; HTTP/2: header list size) |
 //! | `max_headers` | 64 | header-count floods (431 problem+json; above 100, hyper's own cap, hyper enforces it) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
 //! | `h2_max_concurrent_streams` | 100 | HTTP/2 stream floods (rapid reset is bounded by h2's own defaults) |
+//! | `write_timeout` | 30 s | slow readers: a response waits for the peer (an HTTP/1.1 socket that takes no bytes, an HTTP/2 flow-control window held at zero) and nothing is accepted for this long: the connection closes |
+//! | `response_timeout` | 120 s | a body of known length (`Content-Length`: JSON, static files) still unsent this long after its head: the body is cut (HTTP/1.1: the connection closes; HTTP/2: the stream is reset) |
+//! | `h2_keep_alive_interval`, `h2_keep_alive_timeout` | 20 s, 20 s | HTTP/2 peers that are gone: pinged while a stream is open, closed when a ping goes unanswered |
+//!
+//! **Write progress.** A response counts as in flight until its body is sent, so the idle
+//! deadlines never cut a long download; what bounds it instead is the peer. The write
+//! deadline fires when, for `write_timeout`, a response waits for the transport (its head
+//! or its last chunk handed over, the next not asked for) and no body on the connection
+//! was asked for more, or a write waits for the socket and the socket took nothing. A
+//! peer that answers pings but never opens its window is caught by it (keep-alive only
+//! catches peers that are gone). A slow *producer* (a stream waiting for its next event)
+//! is not the peer's fault and never counts. Streaming bodies (no known length: server-sent
+//! events, `Body::from_stream`) have no total cap, only the write deadline; the response
+//! deadline is checked on the connection's clock (about once a second) as the body is
+//! sent. With a small `max_connections`, every slow client costs a slot for up to these
+//! deadlines: size the cap for the slowest clients you accept.
+//!
+//! **Refusals the server makes itself** follow the error contract like the app's: the 408
+//! of a request timeout, the 431 of too many header fields, and hyper's own answers to a
+//! head it cannot parse (431 for a head over `max_header_bytes`, 400 for a malformed one,
+//! 414) — which hyper writes bare, so the connection's writer puts the contract in their
+//! place. Each is `application/problem+json` with the security headers (HSTS over TLS),
+//! `Cache-Control: no-store`, and a fresh `X-Request-Id` that is also the problem's
+//! `instance` and is logged with the refusal (target `shieldwall::access`). The 408's id
+//! is not the one the app's stack gave the request: the request it belonged to was
+//! abandoned. Over HTTP/2 the header-list limit is advertised in `SETTINGS`; a peer that
+//! ignores it gets the protocol's own answer from h2 (a bare 431 `HEADERS` frame and a
+//! stream reset), which the frame layer gives no way to replace.
 //!
 //! Body size caps are per route (`body_limit`, from the core), enforced as the body is
 //! read. Each request carries a [`Transport`] extension (plain, plain beside HTTPS, or
@@ -91,6 +119,10 @@ pub struct Limits {
     request_timeout: Duration,
     idle_timeout: Duration,
     h2_max_concurrent_streams: u32,
+    h2_keep_alive_interval: Duration,
+    h2_keep_alive_timeout: Duration,
+    write_timeout: Duration,
+    response_timeout: Duration,
     shutdown_grace: Duration,
 }
 
@@ -105,6 +137,10 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             h2_max_concurrent_streams: 100,
+            h2_keep_alive_interval: Duration::from_secs(20),
+            h2_keep_alive_timeout: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -151,6 +187,28 @@ impl Limits {
         self.h2_max_concurrent_streams = n.max(1);
         self
     }
+    /// How long the peer may accept no bytes of a response that is waiting to be sent
+    /// before the connection is closed (slow readers; an HTTP/2 window held at zero).
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.write_timeout = d.max(Duration::from_millis(100));
+        self
+    }
+    /// Longest time to send a response body whose length is known (non-streaming); a
+    /// streaming body (no known length) is bounded by `write_timeout` only.
+    pub fn response_timeout(mut self, d: Duration) -> Self {
+        self.response_timeout = d.max(Duration::from_millis(100));
+        self
+    }
+    /// How often an HTTP/2 connection is pinged.
+    pub fn h2_keep_alive_interval(mut self, d: Duration) -> Self {
+        self.h2_keep_alive_interval = d.max(Duration::from_millis(100));
+        self
+    }
+    /// How long an HTTP/2 ping may go unanswered before the connection is closed.
+    pub fn h2_keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.h2_keep_alive_timeout = d.max(Duration::from_millis(100));
+        self
+    }
     /// How long shutdown waits for in-flight requests.
     pub fn shutdown_grace(mut self, d: Duration) -> Self {
         self.shutdown_grace = d;
@@ -162,7 +220,7 @@ impl Limits {
 #[derive(Debug)]
 pub struct Server {
     router: Router,
-    /// The app's security headers, for the answers the server makes itself (408, 431).
+    /// The app's security headers, for the answers the server makes itself (408, 431, 400).
     headers: Arc<CompiledHeaders>,
     tls: Option<LoadedTls>,
     limits: Limits,
@@ -436,7 +494,13 @@ async fn drive<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let l = &shared.limits;
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(l.response_timeout));
+    let refuser = Arc::new(Refuser {
+        headers: shared.headers.clone(),
+        tls: transport == Transport::Tls,
+        peer,
+        activity: activity.clone(),
+    });
     let svc = ConnService {
         router: shared.router.clone(),
         peer,
@@ -444,7 +508,13 @@ async fn drive<I>(
         timeout: l.request_timeout,
         activity: activity.clone(),
         max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
-        headers: shared.headers.clone(),
+        refuser: refuser.clone(),
+    };
+    let io = Watched {
+        io,
+        activity: activity.clone(),
+        refuser,
+        replacement: None,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The request head's deadline (slowloris) is kept by this connection's ticker below,
@@ -462,14 +532,19 @@ async fn drive<I>(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(l.h2_max_concurrent_streams)
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_interval(Some(l.h2_keep_alive_interval))
+        .keep_alive_timeout(l.h2_keep_alive_timeout);
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);
-    let tick = (l.header_read_timeout.min(l.idle_timeout) / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let tick = (l
+        .header_read_timeout
+        .min(l.idle_timeout)
+        .min(l.write_timeout)
+        / 4)
+    .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     let mut closing: Option<Instant> = None;
+    let mut stall = Stall::default();
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -483,6 +558,14 @@ async fn drive<I>(
                 closing = Some(Instant::now() + l.shutdown_grace);
             }
             _ = ticker.tick() => {
+                activity.tick();
+                if stall.check(&activity) >= l.write_timeout {
+                    // The peer has accepted nothing for the whole write deadline while a
+                    // response waits for it: a slow reader, or an HTTP/2 window held at
+                    // zero. Closing is the only way to get the slot back.
+                    tracing::debug!(target: "shieldwall::server", %peer, "closed a connection whose peer stopped reading");
+                    return;
+                }
                 match closing {
                     Some(deadline) if Instant::now() >= deadline => return,
                     Some(_) => {}
@@ -510,7 +593,9 @@ async fn drive<I>(
     }
 }
 
-/// Requests in flight and the time of the last one, for the idle timeout.
+/// What one connection is doing, shared by its requests, its response bodies, its I/O and
+/// its ticker: requests in flight and the time of the last one (idle timeout), and whether
+/// the peer is taking what is sent (write deadline).
 #[derive(Debug)]
 struct Activity {
     start: Instant,
@@ -519,15 +604,35 @@ struct Activity {
     last_ms: AtomicU64,
     /// The connection speaks HTTP/2 (seen on its first request).
     h2: AtomicBool,
+    /// Response bodies waiting for the transport to ask for more (their head, or their
+    /// last frame, has been handed over; the next poll has not come).
+    waiting: AtomicUsize,
+    /// Polls of any response body: the transport asked for more.
+    body_progress: AtomicU64,
+    /// The last write or flush returned `Pending`: the peer's receive window is full.
+    io_blocked: AtomicBool,
+    /// Writes that the socket accepted.
+    io_progress: AtomicU64,
+    /// Milliseconds after `start`, as of the last tick (a coarse clock for the response
+    /// deadline, so no body poll reads the system clock).
+    now_ms: AtomicU64,
+    /// The response deadline (bodies of known length), in milliseconds.
+    response_ms: u64,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(response_timeout: Duration) -> Self {
         Self {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
             h2: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+            body_progress: AtomicU64::new(0),
+            io_blocked: AtomicBool::new(false),
+            io_progress: AtomicU64::new(0),
+            now_ms: AtomicU64::new(0),
+            response_ms: u64::try_from(response_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -536,11 +641,235 @@ impl Activity {
     }
 
     fn idle_for(&self) -> Duration {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+        // A response still on its way out (its body, or bytes the socket has not taken
+        // yet) is not idleness: the write deadline watches it instead.
+        if self.in_flight.load(Ordering::Relaxed) > 0 || self.io_blocked.load(Ordering::Relaxed) {
             return Duration::ZERO;
         }
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
+    }
+
+    /// Advance the coarse clock.
+    fn tick(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.now_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// The ticker's view of write progress: how long the peer has accepted nothing while
+/// something waits for it.
+#[derive(Debug, Default)]
+struct Stall {
+    body_progress: u64,
+    io_progress: u64,
+    since: Option<Instant>,
+}
+
+impl Stall {
+    /// How long the connection has been stalled (zero if it is not).
+    fn check(&mut self, a: &Activity) -> Duration {
+        let body = a.body_progress.load(Ordering::Relaxed);
+        let io = a.io_progress.load(Ordering::Relaxed);
+        // A body waits for the transport and the transport has not come back for it (an
+        // HTTP/2 window at zero; HTTP/1.1 behind a full socket), or a write waits for the
+        // socket and the socket has taken nothing.
+        let starved = a.waiting.load(Ordering::Relaxed) > 0 && body == self.body_progress;
+        let blocked = a.io_blocked.load(Ordering::Relaxed) && io == self.io_progress;
+        self.body_progress = body;
+        self.io_progress = io;
+        if starved || blocked {
+            self.since.get_or_insert_with(Instant::now).elapsed()
+        } else {
+            self.since = None;
+            Duration::ZERO
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The connection's I/O, noting whether the peer takes what is written, and putting
+    /// the error contract in place of hyper's own bare answer to an unparseable head.
+    struct Watched<I> {
+        #[pin]
+        io: I,
+        activity: Arc<Activity>,
+        refuser: Arc<Refuser>,
+        // The refusal written instead of hyper's, and how much of it is out.
+        replacement: Option<(Vec<u8>, usize)>,
+    }
+}
+
+impl<I: hyper::rt::Write> Watched<I> {
+    /// hyper writes its own answer to a head it cannot parse only between requests (none
+    /// in flight), as one buffer; anything else is passed through untouched.
+    fn replace(
+        activity: &Activity,
+        refuser: &Refuser,
+        replacement: &mut Option<(Vec<u8>, usize)>,
+        buf: &[u8],
+    ) -> bool {
+        if buf.len() > 192
+            || !buf.starts_with(b"HTTP/1.1 ")
+            || activity.in_flight.load(Ordering::Relaxed) > 0
+        {
+            return false;
+        }
+        let Some((status, date)) = hyper_head_refusal(buf) else {
+            return false;
+        };
+        *replacement = Some((refuser.head_refusal(status, date), 0));
+        true
+    }
+
+    /// Write out the rest of a replacement, if any.
+    fn drain(
+        mut io: Pin<&mut I>,
+        activity: &Activity,
+        replacement: &mut Option<(Vec<u8>, usize)>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        while let Some((bytes, sent)) = replacement {
+            if *sent >= bytes.len() {
+                *replacement = None;
+                break;
+            }
+            let r = io.as_mut().poll_write(cx, &bytes[*sent..]);
+            Self::note(
+                activity,
+                &r,
+                matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0),
+            );
+            match r {
+                std::task::Poll::Ready(Ok(0)) => {
+                    return std::task::Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                std::task::Poll::Ready(Ok(n)) => *sent += n,
+                std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl<I> Watched<I> {
+    fn note<T>(activity: &Activity, r: &std::task::Poll<io::Result<T>>, progressed: bool) {
+        match r {
+            std::task::Poll::Pending => activity.io_blocked.store(true, Ordering::Relaxed),
+            std::task::Poll::Ready(_) => {
+                if progressed {
+                    activity.io_progress.fetch_add(1, Ordering::Relaxed);
+                }
+                activity.io_blocked.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<I: hyper::rt::Read> hyper::rt::Read for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write> hyper::rt::Write for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        if Self::replace(this.activity, this.refuser, this.replacement, buf) {
+            // Ours goes out in its place; hyper's counts as written.
+            let _ = Self::drain(this.io.as_mut(), this.activity, this.replacement, cx)?;
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
+        let r = this.io.poll_write(cx, buf);
+        let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
+        Self::note(this.activity, &r, n);
+        r
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next())
+            && Self::replace(this.activity, this.refuser, this.replacement, only)
+        {
+            let _ = Self::drain(this.io.as_mut(), this.activity, this.replacement, cx)?;
+            return std::task::Poll::Ready(Ok(only.len()));
+        }
+        let r = this.io.poll_write_vectored(cx, bufs);
+        let n = matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0);
+        Self::note(this.activity, &r, n);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        let r = this.io.poll_flush(cx);
+        Self::note(this.activity, &r, false);
+        r
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let mut this = self.project();
+        if this.replacement.is_some() {
+            std::task::ready!(Self::drain(
+                this.io.as_mut(),
+                this.activity,
+                this.replacement,
+                cx
+            ))?;
+        }
+        this.io.poll_shutdown(cx)
     }
 }
 
@@ -570,8 +899,8 @@ struct ConnService {
     activity: Arc<Activity>,
     /// Header fields allowed per request, when below hyper's own cap.
     max_headers: Option<usize>,
-    /// Stamped on the answers made here, outside the app's stack (408, 431).
-    headers: Arc<CompiledHeaders>,
+    /// The answers made here, outside the app's stack (408, 431).
+    refuser: Arc<Refuser>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -587,10 +916,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         {
             return ConnFuture {
                 state: ConnState::Done {
-                    res: Some(self.stamp(too_many_headers())),
+                    res: Some(self.refuser.respond(too_many_headers())),
                 },
                 in_flight: Some(in_flight),
-                headers: None,
+                refuser: None,
             };
         }
         let mut req = req.map(Body::new);
@@ -604,17 +933,144 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 inner: tokio::time::timeout(self.timeout, self.router.clone().oneshot(req)),
             },
             in_flight: Some(in_flight),
-            headers: Some((self.headers.clone(), self.transport == Transport::Tls)),
+            refuser: Some(self.refuser.clone()),
         }
     }
 }
 
-impl ConnService {
-    fn stamp(&self, mut res: Response) -> Response {
-        self.headers
-            .apply(res.headers_mut(), self.transport == Transport::Tls, true);
+/// Makes the refusals the server answers itself, outside the app's stack (408, 431, and
+/// hyper's own answers to a head it cannot parse), in the error contract: problem+json
+/// with a fresh request id (header and `instance`), the security headers (HSTS over TLS),
+/// `Connection: close` (HTTP/1.1); each is logged with its id.
+#[derive(Debug)]
+struct Refuser {
+    headers: Arc<CompiledHeaders>,
+    tls: bool,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl Refuser {
+    fn respond(&self, problem: Problem) -> Response {
+        let id = crate::hardening::new_request_id();
+        let id_str = id.to_str().unwrap_or("unknown");
+        let status = problem.status().as_u16();
+        tracing::info!(
+            target: "shieldwall::access",
+            request_id = id_str,
+            peer = %self.peer,
+            route = "unmatched",
+            status,
+            outcome = crate::observe::outcome(status),
+            "refused by the server"
+        );
+        let mut problem = problem
+            .with_instance(format!("urn:uuid:{id_str}"))
+            .with_header(crate::fallback::X_REQUEST_ID.clone(), id);
+        // HTTP/2 has no `Connection` header (hyper would strip it).
+        if !self.activity.is_h2() {
+            problem = problem.with_header(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let mut res = problem.into_response();
+        self.headers.apply(res.headers_mut(), self.tls, true);
         res
     }
+
+    /// The bytes of an HTTP/1.1 refusal that replaces hyper's own (bare, empty) answer to a
+    /// head it could not parse: `status` is hyper's, `date` its `Date` value.
+    fn head_refusal(&self, status: u16, date: &[u8]) -> Vec<u8> {
+        use futures_util::FutureExt;
+        use http_body_util::BodyExt;
+        let problem = match status {
+            431 => Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header-fields-too-large",
+                "Request Header Fields Too Large",
+            )
+            .with_detail("The request head is too large."),
+            414 => Problem::new(StatusCode::URI_TOO_LONG, "uri-too-long", "URI Too Long")
+                .with_detail("The request target is too long."),
+            _ => Problem::from_status(StatusCode::BAD_REQUEST)
+                .with_detail("The request head is malformed."),
+        };
+        let res = self.respond(problem);
+        let (parts, body) = res.into_parts();
+        // A problem body is one buffer: ready at once.
+        let body = body
+            .collect()
+            .now_or_never()
+            .and_then(Result::ok)
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(1024 + body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(parts.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("Bad Request")
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &parts.headers {
+            if name == header::CONTENT_LENGTH {
+                continue;
+            }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\ndate: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+/// Whether `buf` is, whole, hyper's own answer to an unparseable request head — a bare
+/// `HTTP/1.1 400`, `414` or `431` with no headers but `connection: close`,
+/// `content-length: 0` and `date` — and then its status and `Date` value.
+fn hyper_head_refusal(buf: &[u8]) -> Option<(u16, &[u8])> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let status = match rest.get(..4)? {
+        b"400 " => 400,
+        b"414 " => 414,
+        b"431 " => 431,
+        _ => return None,
+    };
+    // Every line ends with CRLF, the head with an empty line.
+    let head = rest.strip_suffix(b"\r\n")?;
+    let mut lines = head.split(|b| *b == b'\n');
+    lines.next()?.strip_suffix(b"\r")?; // the status line
+    let mut date = None;
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            // After the last CRLF: nothing may follow.
+            if lines.next().is_some() {
+                return None;
+            }
+            break;
+        }
+        let line = line.strip_suffix(b"\r")?;
+        let colon = line.iter().position(|b| *b == b':')?;
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        let http_date =
+            value.len() == 29 && value.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+        if name.eq_ignore_ascii_case(b"date") && http_date && date.is_none() {
+            date = Some(value);
+        } else if !(name.eq_ignore_ascii_case(b"connection") && value == b"close"
+            || name.eq_ignore_ascii_case(b"content-length") && value == b"0")
+        {
+            return None;
+        }
+    }
+    Some((status, date?))
 }
 
 pin_project_lite::pin_project! {
@@ -623,7 +1079,7 @@ pin_project_lite::pin_project! {
         #[pin]
         state: ConnState,
         in_flight: Option<InFlight>,
-        headers: Option<(Arc<CompiledHeaders>, bool)>,
+        refuser: Option<Arc<Refuser>>,
     }
 }
 
@@ -648,32 +1104,66 @@ impl Future for ConnFuture {
                 std::task::Poll::Pending => return std::task::Poll::Pending,
                 std::task::Poll::Ready(Ok(Ok(res))) => res,
                 std::task::Poll::Ready(Ok(Err(e))) => match e {},
-                std::task::Poll::Ready(Err(_elapsed)) => {
-                    let mut res = timeout_response();
-                    if let Some((headers, tls)) = this.headers.take() {
-                        headers.apply(res.headers_mut(), tls, true);
-                    }
-                    res
-                }
+                std::task::Poll::Ready(Err(_elapsed)) => match this.refuser.take() {
+                    Some(r) => r.respond(timeout_response()),
+                    None => timeout_response().into_response(),
+                },
             },
-            ConnStateProj::Done { res } => res.take().unwrap_or_else(too_many_headers),
+            ConnStateProj::Done { res } => res
+                .take()
+                .unwrap_or_else(|| too_many_headers().into_response()),
         };
         // The request stays in flight until its response body has been sent.
         let in_flight = this.in_flight.take();
-        std::task::Poll::Ready(Ok(res.map(|inner| TrackedBody {
-            inner,
-            _in_flight: in_flight,
-        })))
+        std::task::Poll::Ready(Ok(TrackedBody::wrap(res, in_flight)))
     }
 }
 
 pin_project_lite::pin_project! {
     /// A response body that keeps its request counted as in flight until it is dropped
-    /// (sent, or the connection gone), so the idle deadline never cuts a long download.
+    /// (sent, or the connection gone), so the idle deadline never cuts a long download;
+    /// that tells the write deadline whether it waits for the peer; and that ends a body of
+    /// known length still unsent at the response deadline.
     pub(crate) struct TrackedBody {
         #[pin]
         inner: Body,
-        _in_flight: Option<InFlight>,
+        in_flight: Option<InFlight>,
+        // Counted in `Activity::waiting`: handed over, not asked for again yet.
+        waiting: bool,
+        // Coarse-clock milliseconds by which a body of known length must be sent.
+        deadline_ms: Option<u64>,
+    }
+
+    impl PinnedDrop for TrackedBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.waiting && let Some(f) = this.in_flight.as_ref() {
+                f.0.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl TrackedBody {
+    /// The response, its body tracked; it waits for the transport from now on.
+    fn wrap(res: Response, in_flight: Option<InFlight>) -> Response<TrackedBody> {
+        // Non-streaming: its length is known (a `Content-Length`, or an exact size).
+        let known = res.headers().contains_key(header::CONTENT_LENGTH)
+            || http_body::Body::size_hint(res.body()).exact().is_some();
+        let deadline_ms = match &in_flight {
+            Some(f) if known => Some(f.0.now_ms().saturating_add(f.0.response_ms)),
+            _ => None,
+        };
+        if let Some(f) = &in_flight {
+            f.0.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        let waiting = in_flight.is_some();
+        res.map(|inner| TrackedBody {
+            inner,
+            in_flight,
+            waiting,
+            deadline_ms,
+        })
     }
 }
 
@@ -685,7 +1175,32 @@ impl http_body::Body for TrackedBody {
         self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let Some(activity) = this.in_flight.as_ref().map(|f| &*f.0) else {
+            return this.inner.poll_frame(cx);
+        };
+        activity.body_progress.fetch_add(1, Ordering::Relaxed);
+        if this.deadline_ms.is_some_and(|d| activity.now_ms() > d) {
+            if *this.waiting {
+                *this.waiting = false;
+                activity.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            tracing::debug!(target: "shieldwall::server", "response deadline passed; the body is cut");
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(ResponseDeadline))));
+        }
+        let r = this.inner.poll_frame(cx);
+        // Data handed over: waiting for the transport again. Pending: waiting for the
+        // producer (a slow stream is not the peer's fault). Finished: waiting for nothing.
+        let wait = matches!(r, std::task::Poll::Ready(Some(Ok(_))));
+        if wait != *this.waiting {
+            *this.waiting = wait;
+            if wait {
+                activity.waiting.fetch_add(1, Ordering::Relaxed);
+            } else {
+                activity.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -697,30 +1212,34 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-fn too_many_headers() -> Response {
-    let mut res = Problem::new(
+/// The error a body of known length ends with when the response deadline passes.
+#[derive(Debug)]
+struct ResponseDeadline;
+
+impl std::fmt::Display for ResponseDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the response was not sent within the response deadline")
+    }
+}
+
+impl std::error::Error for ResponseDeadline {}
+
+fn too_many_headers() -> Problem {
+    Problem::new(
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "header-fields-too-large",
         "Request Header Fields Too Large",
     )
     .with_detail("The request has too many header fields.")
-    .into_response();
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
 }
 
-fn timeout_response() -> Response {
-    let mut res = Problem::new(
+fn timeout_response() -> Problem {
+    Problem::new(
         StatusCode::REQUEST_TIMEOUT,
         "request-timeout",
         "Request Timeout",
     )
     .with_detail("The request took too long.")
-    .into_response();
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
 }
 
 async fn shutdown_signal() {
@@ -774,6 +1293,42 @@ mod tests {
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn only_hypers_own_bare_head_refusals_are_recognised() {
+        let date = b"Tue, 01 Dec 2026 00:59:36 GMT".as_slice();
+        let own = |status: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 00:59:36 GMT\r\n\r\n"
+            )
+        };
+        assert_eq!(
+            hyper_head_refusal(own("431 Request Header Fields Too Large").as_bytes()),
+            Some((431, date))
+        );
+        assert_eq!(
+            hyper_head_refusal(own("400 Bad Request").as_bytes()),
+            Some((400, date))
+        );
+        assert_eq!(
+            hyper_head_refusal(own("414 URI Too Long").as_bytes()),
+            Some((414, date))
+        );
+        // Anything else — an app's response, a body, another header — is not hyper's.
+        for other in [
+            own("200 OK"),
+            own("404 Not Found"),
+            own("400 Bad Request") + "x",
+            own("400 Bad Request").replace("content-length: 0", "content-length: 1"),
+            own("400 Bad Request").replace("connection: close", "x-request-id: 1"),
+            own("400 Bad Request").replace("\r\ndate: Tue, 01 Dec 2026 00:59:36 GMT", ""),
+            own("400 Bad Request").replace("HTTP/1.1", "HTTP/1.0"),
+            own("400 Bad Request").replace("\r\n\r\n", "\r\n"),
+            "HTTP/1.1 400 Bad Request\r\n\r\n{}".to_string(),
+        ] {
+            assert_eq!(hyper_head_refusal(other.as_bytes()), None, "{other:?}");
+        }
     }
 
     #[tokio::test]
@@ -850,7 +1405,12 @@ mod tests {
         );
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut server = Server::plain(router);
-        server.limits = Limits::default().header_read_timeout(Duration::from_millis(300));
+        // A producer slower than the write and response deadlines is not a slow reader,
+        // and a body of unknown length (streaming) has no response deadline.
+        server.limits = Limits::default()
+            .header_read_timeout(Duration::from_millis(300))
+            .write_timeout(Duration::from_millis(300))
+            .response_timeout(Duration::from_millis(300));
         let bound = server.on(l, None).unwrap();
         let addr = bound.local_addr();
         tokio::spawn(bound.run_until(std::future::pending()));

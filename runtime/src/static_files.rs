@@ -18,7 +18,9 @@
 //!   `%` (double encoding: `%252e`), NUL or a control character, an empty segment (`//`),
 //!   `.`, `..`, and any segment starting with `.` (dotfiles and dot-directories: `.env`,
 //!   `.git/config`, `.well-known` too) are refused, as are `:` (Windows drive and stream
-//!   names) and raw backslashes;
+//!   names) and raw backslashes; empty segments are looked for in the path as received,
+//!   mount prefix included (`/static//a.txt` is refused, although the mount strips
+//!   `/static/` and leaves `/a.txt`);
 //! - the resulting path is canonicalized and must stay under the canonical root, so a
 //!   symlink that leaves the root is not followed; the canonical path is checked again for
 //!   dot-components, so a symlink cannot reach a dotfile inside the root either;
@@ -139,6 +141,15 @@ async fn serve(root: &Path, req: Request) -> Response {
             .with_detail("Static files are read-only.")
             .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
             .into_response();
+    }
+    // The path as received: mounting strips the prefix, and with it an empty segment
+    // right after it (`/static//a.txt` reaches this service as `/a.txt`).
+    let received = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(req.uri().path(), |o| o.0.path());
+    if received.contains("//") {
+        return not_found();
     }
     let Some(path) = resolve(root, req.uri().path()).await else {
         return not_found();
