@@ -48,6 +48,8 @@
 //! | `SHIELDWALL_HSTS_PRELOAD` | `true`: add `preload` to HSTS |
 //! | `SHIELDWALL_MAX_CONNECTIONS` | connections served at once (default 4096) |
 //! | `SHIELDWALL_REQUEST_TIMEOUT_SECS` | request timeout in seconds (default 30) |
+//! | `SHIELDWALL_WRITE_TIMEOUT_SECS` | seconds a response may wait for a peer that accepts nothing (default 30; see [`crate::server`]) |
+//! | `SHIELDWALL_RESPONSE_TIMEOUT_SECS` | seconds a body of known length may take to send (default 120) |
 //! | `SHIELDWALL_STATIC_DIR`, `SHIELDWALL_STATIC_PATH` | serve a directory (at `/static` unless the path is given) |
 //! | `SHIELDWALL_SENTRY_DSN`, `SHIELDWALL_SENTRY_ENVIRONMENT` | feature `sentry`: report 5xx and panics (see `crate::sentry`) |
 
@@ -166,6 +168,15 @@ fn secs(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
         .map_err(|_| invalid(name, format!("{v:?}: write a whole number of seconds")))
 }
 
+/// A deadline that must be at least one second: zero would refuse every request.
+fn positive_secs(name: &'static str, v: &str) -> Result<Duration, ConfigError> {
+    let d = secs(name, v)?;
+    if d.is_zero() {
+        return Err(invalid(name, "0 would cut every request: write at least 1"));
+    }
+    Ok(d)
+}
+
 impl Hardening {
     /// Apply the `SHIELDWALL_*` variables `get` returns (see the module docs).
     pub(crate) fn env(
@@ -253,8 +264,16 @@ impl Hardening {
             self.limits = std::mem::take(&mut self.limits).max_connections(n);
         }
         if let Some(v) = get("SHIELDWALL_REQUEST_TIMEOUT_SECS") {
-            let d = secs("SHIELDWALL_REQUEST_TIMEOUT_SECS", &v)?;
+            let d = positive_secs("SHIELDWALL_REQUEST_TIMEOUT_SECS", &v)?;
             self.limits = std::mem::take(&mut self.limits).request_timeout(d);
+        }
+        if let Some(v) = get("SHIELDWALL_WRITE_TIMEOUT_SECS") {
+            let d = positive_secs("SHIELDWALL_WRITE_TIMEOUT_SECS", &v)?;
+            self.limits = std::mem::take(&mut self.limits).write_timeout(d);
+        }
+        if let Some(v) = get("SHIELDWALL_RESPONSE_TIMEOUT_SECS") {
+            let d = positive_secs("SHIELDWALL_RESPONSE_TIMEOUT_SECS", &v)?;
+            self.limits = std::mem::take(&mut self.limits).response_timeout(d);
         }
         if let Some(dir) = get("SHIELDWALL_STATIC_DIR") {
             let at = get("SHIELDWALL_STATIC_PATH").unwrap_or_else(|| "/static".into());
@@ -776,8 +795,13 @@ mod tests {
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
             ("SHIELDWALL_TLS_KEY", "/k.pem"),
             ("SHIELDWALL_PUBLIC_HTTPS_PORT", "8443"),
+            ("SHIELDWALL_WRITE_TIMEOUT_SECS", "7"),
+            ("SHIELDWALL_RESPONSE_TIMEOUT_SECS", "90"),
         ])
         .unwrap();
+        let limits = format!("{:?}", h.limits);
+        assert!(limits.contains("write_timeout: 7s"), "{limits}");
+        assert!(limits.contains("response_timeout: 90s"), "{limits}");
         assert_eq!(h.public_https_port, Some(8443));
         assert!(h.hosts.allows("x.example.com") && !h.hosts.allows("evil.example"));
         assert_eq!(h.cors.unwrap().allowed_origins().unwrap().len(), 2);
@@ -795,6 +819,9 @@ mod tests {
             ("SHIELDWALL_SECURITY_HEADERS", "lax"),
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
             ("SHIELDWALL_MAX_CONNECTIONS", "0"),
+            ("SHIELDWALL_REQUEST_TIMEOUT_SECS", "0"),
+            ("SHIELDWALL_WRITE_TIMEOUT_SECS", "0"),
+            ("SHIELDWALL_RESPONSE_TIMEOUT_SECS", "soon"),
             ("SHIELDWALL_PUBLIC_HTTPS_PORT", "0"),
             ("SHIELDWALL_PUBLIC_HTTPS_PORT", "https"),
         ] {
