@@ -184,7 +184,10 @@ async fn global() -> &'static str {
 }
 
 async fn app() -> String {
+    // Rate-limit values (`t=`, `Retry-After`) are asserted exactly: time stands still for
+    // the limiter, however slowly a loaded machine runs the requests.
     let router = Shieldwall::new()
+        .clock(shieldwall::clock::ManualClock::new())
         .jwt(jwt())
         .role_hierarchy(
             RoleHierarchy::new()
