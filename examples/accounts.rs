@@ -97,7 +97,7 @@ impl UserStore for SqliteUsers {
     }
 }
 
-fn insert_user(
+async fn insert_user(
     db: &Db,
     username: &str,
     password: &str,
@@ -105,7 +105,11 @@ fn insert_user(
     scopes: &[&str],
     recovery_email: Option<&Encrypted<String>>,
 ) -> Result<bool, String> {
-    let hash = Passwords::new().hash(password).map_err(|e| e.to_string())?;
+    // Off the async workers, within the process-wide hashing bound.
+    let hash = Passwords::new()
+        .hash_async(password)
+        .await
+        .map_err(|e| e.to_string())?;
     let conn = db.lock().unwrap_or_else(|e| e.into_inner());
     let n = conn
         .execute(
@@ -170,7 +174,9 @@ async fn register(
         &["user"],
         &["profile:read"],
         recovery.as_ref(),
-    ) {
+    )
+    .await
+    {
         Ok(true) => Ok(axum::http::StatusCode::CREATED),
         Ok(false) => Err(
             Problem::new(axum::http::StatusCode::CONFLICT, "conflict", "Conflict")
@@ -341,7 +347,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let scopes = list(arg(&args, "--scopes"));
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let created = insert_user(&db, &username, &password, &roles, &scopes, None)?;
+            let created = insert_user(&db, &username, &password, &roles, &scopes, None).await?;
             println!(
                 "{}",
                 if created {
@@ -387,6 +393,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .env()?
     .api_keys(ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?))
     .tokens(TokenEndpoint::new(issuer, SqliteUsers(db)))
+    // GET /health (liveness) and GET /ready.
+    .health(shieldwall::health::Health::new())
     .routes(routes![
         register,
         me,

@@ -30,6 +30,10 @@
 //! - **Brute force**: the endpoint is a `login` route limited per IP (20/min) and per
 //!   username (5/min); unknown users and wrong passwords get the same `invalid_grant` answer
 //!   after the same Argon2 work.
+//! - **Argon2 off the async workers**: passwords are verified on tokio's blocking pool,
+//!   at most half the cores at once; a login that waits more than 2 s for its turn is
+//!   answered 503 `temporarily_unavailable` (see [`super::passwords`],
+//!   [`TokenEndpoint::passwords`]).
 //! - **Errors** follow RFC 6749 §5.2 (`{"error": "invalid_grant", ...}`, 400), the one
 //!   place where shieldwall answers in a format other than problem+json, because OAuth2
 //!   clients parse exactly that.
@@ -494,6 +498,13 @@ impl TokenEndpoint {
         self
     }
 
+    /// The password hasher (default [`Passwords::new`]: Argon2id, off the async workers,
+    /// within the process-wide concurrency bound and a 2 s queue deadline).
+    pub fn passwords(mut self, passwords: Passwords) -> Self {
+        self.passwords = passwords;
+        self
+    }
+
     /// The issuer.
     pub fn issuer(&self) -> &TokenIssuer {
         &self.issuer
@@ -569,10 +580,16 @@ impl TokenEndpoint {
             tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
             TokenError::Unavailable
         })?;
-        // Same Argon2 work for unknown users and wrong passwords; same answer.
+        // Same Argon2 work for unknown users and wrong passwords; same answer. The work runs
+        // on the blocking pool, within the hasher's concurrency bound.
         let ok = self
             .passwords
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
+            .verify_async(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await
+            .map_err(|e| {
+                tracing::warn!(target: "shieldwall::auth", error = %e, "login shed: password hashing saturated");
+                TokenError::Unavailable
+            })?;
         match (ok, user) {
             (true, Some(user)) => self.issuer.issue(&user, scope).await,
             _ => {
