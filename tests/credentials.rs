@@ -84,6 +84,16 @@ async fn reports(client: Principal) -> String {
     client.subject().to_string()
 }
 
+#[secure(get "/per-key", auth = "any", rate = "3/min per key")]
+async fn per_key(client: Principal) -> String {
+    client.subject().to_string()
+}
+
+#[secure(get "/per-user", auth = "any", rate = "3/min")]
+async fn per_user(client: Principal) -> String {
+    client.subject().to_string()
+}
+
 struct TestApp {
     base: String,
     keys: ApiKeys,
@@ -100,7 +110,7 @@ async fn app_with(issuer: TokenIssuer, jwt: Option<Jwt>) -> TestApp {
     let router = sw
         .api_keys(keys.clone())
         .tokens(TokenEndpoint::new(issuer, users()))
-        .routes(routes![me, logout, revoke, reports])
+        .routes(routes![me, logout, revoke, reports, per_key, per_user])
         .build()
         .unwrap();
     TestApp {
@@ -418,6 +428,101 @@ async fn api_keys_scopes_revocation_and_query_string() {
     send(client().get(&url).header("x-api-key", &other.key))
         .await
         .assert_problem(401, "invalid-token");
+}
+
+// ---------------------------------------------------------------- rate identities
+
+/// An access token the test issuer would accept, for any subject.
+fn issuer_token(sub: &str) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    let claims = serde_json::json!({
+        "iss": TISS, "aud": TAUD, "sub": sub, "iat": now(), "exp": now() + 600,
+    });
+    jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TSECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Issue 11, finding 9: rate buckets are namespaced by credential kind, so no claim can
+/// name another credential's bucket: a token whose `sub` is `key:<id>` (the old bucket
+/// name of that API key) spends its own budget, not the key's; and a token whose subject
+/// equals an API key's owner does not share the owner's per-user budget.
+#[tokio::test]
+async fn rate_identities_of_different_credentials_never_collide() {
+    let a = app().await;
+    let key = a.keys.create(NewKey::new("billing")).unwrap();
+    let get = |path: &str| client().get(format!("{}{path}", a.base));
+
+    // per key: a token imitating the key's bucket name
+    let imitation = issuer_token(&format!("key:{}", key.id));
+    for _ in 0..3 {
+        assert_eq!(
+            send(get("/per-key").bearer_auth(&imitation)).await.status,
+            200
+        );
+    }
+    send(get("/per-key").bearer_auth(&imitation))
+        .await
+        .assert_problem(429, "rate-limited");
+    let r = send(get("/per-key").header("x-api-key", &key.key)).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, "billing"),
+        "the token drained the API key's budget"
+    );
+
+    // per user: a token for the subject that owns the key
+    let owner = issuer_token("billing");
+    for _ in 0..3 {
+        assert_eq!(send(get("/per-user").bearer_auth(&owner)).await.status, 200);
+    }
+    send(get("/per-user").bearer_auth(&owner))
+        .await
+        .assert_problem(429, "rate-limited");
+    let r = send(get("/per-user").header("x-api-key", &key.key)).await;
+    assert_eq!(
+        r.status, 200,
+        "the token drained the key owner's budget: {}",
+        r.text
+    );
+}
+
+/// Finding 9, the shared store: every identity kind writes its own Redis key prefix, before
+/// the part a client controls.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_bucket_keys_are_namespaced_by_credential_kind() {
+    use shieldwall::rate::{Ident, RateKey};
+    let store = shieldwall::rate::redis::RedisStore::new("redis://127.0.0.1:1/").unwrap();
+    let key = |ident: Ident| {
+        store.key(
+            "GET /per-key#0",
+            &RateKey {
+                route: 0,
+                limit: 0,
+                ident,
+            },
+        )
+    };
+    let ip = std::net::IpAddr::from([10, 0, 0, 1]);
+    let keys = [
+        key(Ident::Subject("key:abc".into())),
+        key(Ident::ApiKey("abc".into())),
+        key(Ident::Subject("own:abc".into())),
+        key(Ident::KeyOwner("abc".into())),
+        key(Ident::Subject("usr:abc".into())),
+        key(Ident::Username("abc".into())),
+        key(Ident::Username("uip:10.0.0.1/abc".into())),
+        key(Ident::UsernameFrom("abc".into(), ip)),
+        key(Ident::Ip(ip)),
+        key(Ident::Global),
+    ];
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len(), "{keys:#?}");
 }
 
 // ---------------------------------------------------------------- PyJWT interoperability

@@ -257,9 +257,14 @@ impl CompiledRoute {
         fin.principal = Some(principal.clone());
         for limit in self.limits.iter().filter(|l| !l.per.is_pre_auth()) {
             // `per key` charges the credential: an API key's id, else the token's subject.
+            // Each credential kind is its own namespace (see `Ident`), so no token claim can
+            // name an API key's bucket.
             let ident = match (limit.per, principal.credential()) {
                 (Per::Key, crate::principal::Credential::ApiKey { id }) => {
-                    Ident::Subject(format!("key:{id}").into())
+                    Ident::ApiKey(id.as_str().into())
+                }
+                (_, crate::principal::Credential::ApiKey { .. }) => {
+                    Ident::KeyOwner(principal.subject_shared())
                 }
                 _ => Ident::Subject(principal.subject_shared()),
             };

@@ -541,7 +541,7 @@ impl TokenEndpoint {
                 let (Some(username), Some(password)) = (form.username, form.password) else {
                     return fin.finish(TokenError::InvalidRequest.into_response());
                 };
-                let ident = Ident::Subject(format!("user:{}", username.to_lowercase()).into());
+                let ident = Ident::Username(username.to_lowercase().into());
                 if let Err(res) = fin
                     .charge_extra(
                         "5/min per username",

@@ -24,14 +24,30 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Whose budget is charged.
+///
+/// Each kind of credential is its own namespace: the variant is part of the bucket's
+/// identity (the memory store hashes it, the Redis store writes a distinct prefix before the
+/// value), so no value a client controls — a token's `sub`, a username — can name a bucket
+/// of another kind. A token whose subject is `key:abc` spends its own budget, never the API
+/// key `abc`'s; a token whose subject equals an API key's owner does not share the owner's
+/// per-user budget.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Ident {
     /// Everyone shares one budget.
     Global,
     /// A client address (IPv6 already masked to its prefix).
     Ip(IpAddr),
-    /// A principal's subject or a credential id.
+    /// The subject of a principal authenticated by a bearer token (or built in code).
     Subject(Arc<str>),
+    /// An API key, by its public id (`per key` on a key-authenticated request).
+    ApiKey(Arc<str>),
+    /// The owner of an API key (`per user` on a key-authenticated request).
+    KeyOwner(Arc<str>),
+    /// A username at a login endpoint: failed logins from every address together.
+    Username(Arc<str>),
+    /// A username from one client address (IPv6 masked): failed logins from that client.
+    UsernameFrom(Arc<str>, IpAddr),
 }
 
 /// A bucket: which route, which of its limits, whose budget.

@@ -225,9 +225,29 @@ impl RedisStore {
                 s.push_str("ip:");
                 s.push_str(&ip.to_string());
             }
+            // One prefix per kind, before the client-controlled part: no value can
+            // produce another kind's key. An IP's text never contains '/'.
             super::Ident::Subject(sub) => {
                 s.push_str("sub:");
                 s.push_str(sub);
+            }
+            super::Ident::ApiKey(id) => {
+                s.push_str("key:");
+                s.push_str(id);
+            }
+            super::Ident::KeyOwner(owner) => {
+                s.push_str("own:");
+                s.push_str(owner);
+            }
+            super::Ident::Username(name) => {
+                s.push_str("usr:");
+                s.push_str(name);
+            }
+            super::Ident::UsernameFrom(name, ip) => {
+                s.push_str("uip:");
+                s.push_str(&ip.to_string());
+                s.push('/');
+                s.push_str(name);
             }
         }
         s
