@@ -27,9 +27,19 @@
 //!   starts a *family*; every refresh rotates it (the presented token stops working and a
 //!   new one is issued). Presenting an older token of the family again is a reuse — a sign
 //!   the token was stolen — and revokes the whole family, including its access tokens.
-//! - **Brute force**: the endpoint is a `login` route limited per IP (20/min) and per
-//!   username (5/min); unknown users and wrong passwords get the same `invalid_grant` answer
-//!   after the same Argon2 work.
+//! - **Brute force** (OWASP Authentication Cheat Sheet): the endpoint is a `login` route
+//!   limited per IP (20 requests a minute). Failed logins are counted twice: per (username,
+//!   client address) — the tight limit, 5 a minute — and per username from every address
+//!   together — a looser ceiling, 50 an hour (see [`TokenEndpoint::failed_logins_per_client`],
+//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing, so an
+//!   attacker guessing alice's password from one address locks out that address only, not
+//!   alice. The trade-off: an attacker with many addresses can still spend the ceiling and
+//!   keep alice out until it refills, which is the price of capping distributed guessing at
+//!   50 an hour rather than 5 a minute per address. Each attempt is charged *before* Argon2
+//!   runs and refunded afterwards unless it failed, in one atomic step per store (memory or
+//!   Redis), so 100 guesses fired at once get exactly the budget of verifications, not 100.
+//!   Unknown users and wrong passwords get the same `invalid_grant` answer after the same
+//!   Argon2 work, and unknown usernames are counted like known ones.
 //! - **Argon2 off the async workers**: passwords are verified on tokio's blocking pool,
 //!   at most half the cores at once; a login that waits more than 2 s for its turn is
 //!   answered 503 `temporarily_unavailable` (see [`super::passwords`],
@@ -442,7 +452,28 @@ pub struct TokenEndpoint {
     issuer: TokenIssuer,
     users: Arc<dyn UserStore>,
     passwords: Passwords,
+    /// Failed logins per (username, client address).
+    per_client: Quota,
+    /// Failed logins per username, from every address together.
     per_username: Quota,
+}
+
+/// The failed-login limits' bucket names: route-local limit indices (counting down from
+/// `u32::MAX`, clear of declared limits), stable store scopes, and RateLimit field names.
+const FAILED_PER_CLIENT: (u32, &str, &str) = (
+    u32::MAX,
+    "POST /token#failed-per-client",
+    "failed-logins-per-client",
+);
+const FAILED_PER_USERNAME: (u32, &str, &str) = (
+    u32::MAX - 1,
+    "POST /token#failed-per-username",
+    "failed-logins-per-username",
+);
+
+fn quota(count: u32, period: Duration) -> Quota {
+    let count = count.max(1);
+    Quota::new(count, period.as_secs().max(1), count)
 }
 
 impl std::fmt::Debug for TokenEndpoint {
@@ -488,13 +519,26 @@ impl TokenEndpoint {
             issuer,
             users: Arc::new(users),
             passwords: Passwords::new(),
-            per_username: Quota::new(5, 60, 5),
+            per_client: quota(5, Duration::from_secs(60)),
+            per_username: quota(50, Duration::from_secs(3600)),
         }
     }
 
-    /// Attempts per username per minute (default 5).
-    pub fn per_username_per_minute(mut self, n: u32) -> Self {
-        self.per_username = Quota::new(n.max(1), 60, n.max(1));
+    /// Failed logins allowed for one username from one client address (IPv6 by its
+    /// prefix): `count` per `period`, all at once at most (default 5 a minute). This is the
+    /// tight limit against guessing; an attacker spending it locks out only their own
+    /// address. Successful logins cost nothing.
+    pub fn failed_logins_per_client(mut self, count: u32, period: Duration) -> Self {
+        self.per_client = quota(count, period);
+        self
+    }
+
+    /// Failed logins allowed for one username from every address together: `count` per
+    /// `period` (default 50 an hour). The ceiling against guessing spread over many
+    /// addresses; once spent, the username cannot log in from anywhere until it refills —
+    /// the price of the ceiling (see the module docs).
+    pub fn failed_logins_per_username(mut self, count: u32, period: Duration) -> Self {
+        self.per_username = quota(count, period);
         self
     }
 
@@ -541,20 +585,52 @@ impl TokenEndpoint {
                 let (Some(username), Some(password)) = (form.username, form.password) else {
                     return fin.finish(TokenError::InvalidRequest.into_response());
                 };
-                let ident = Ident::Username(username.to_lowercase().into());
-                if let Err(res) = fin
+                // Failures are what is counted, but each attempt is charged *before* its
+                // password is verified and refunded when it was not a failure: concurrent
+                // guesses can never get more verifications than the budget.
+                let name: Arc<str> = username.to_lowercase().into();
+                let ip = fin.client_rate_ip();
+                let (index, scope, label) = FAILED_PER_CLIENT;
+                let per_client = match fin
                     .charge_extra(
-                        "5/min per username",
-                        "POST /token#username",
-                        self.per_username,
-                        ident,
+                        index,
+                        label,
+                        scope,
+                        self.per_client,
+                        Ident::UsernameFrom(name.clone(), ip),
                     )
                     .await
                 {
-                    return res;
-                }
-                self.password_grant(&username, &password, form.scope.as_deref())
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+                let (index, scope, label) = FAILED_PER_USERNAME;
+                let per_username = match fin
+                    .charge_extra(
+                        index,
+                        label,
+                        scope,
+                        self.per_username,
+                        Ident::Username(name),
+                    )
                     .await
+                {
+                    Ok(c) => c,
+                    Err(res) => {
+                        fin.refund(per_client).await;
+                        return res;
+                    }
+                };
+                let result = self
+                    .password_grant(&username, &password, form.scope.as_deref())
+                    .await;
+                // Only a wrong password (or an unknown user) is a failure. A right password
+                // with a bad scope, or a login shed before Argon2 ran, gives the charge back.
+                if !matches!(result, Err(TokenError::InvalidGrant)) {
+                    fin.refund(per_client).await;
+                    fin.refund(per_username).await;
+                }
+                result
             }
             Some("refresh_token") => match form.refresh_token {
                 Some(rt) => self.refresh_grant(&rt).await,

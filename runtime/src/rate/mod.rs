@@ -144,6 +144,22 @@ pub trait RateStore: Send + Sync + 'static {
         quota: &'a Quota,
         now_nanos: u64,
     ) -> BoxFuture<'a, Result<Decision, StoreError>>;
+
+    /// Give back one request that an earlier [`RateStore::check`] of the same bucket
+    /// admitted (the token endpoint charges a login before verifying the password, so that
+    /// concurrent guesses can never exceed the budget, and refunds it when the login was not
+    /// a failure). The default keeps the charge: with a store that cannot refund,
+    /// successful logins count against the failed-login budget (stricter, never looser).
+    fn refund<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (scope, key, quota, now_nanos);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl RateStore for memory::MemoryStore {
@@ -157,6 +173,17 @@ impl RateStore for memory::MemoryStore {
         let d = memory::MemoryStore::check(self, key, quota, now_nanos);
         Box::pin(std::future::ready(Ok(d)))
     }
+
+    fn refund<'a>(
+        &'a self,
+        _scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        memory::MemoryStore::refund(self, key, quota, now_nanos);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -169,6 +196,16 @@ impl RateStore for redis::RedisStore {
         _now_nanos: u64,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         Box::pin(redis::RedisStore::check(self, scope, key, quota))
+    }
+
+    fn refund<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        _now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(redis::RedisStore::refund(self, scope, key, quota))
     }
 }
 
