@@ -16,6 +16,12 @@ use common::*;
 
 const SECRET: &str = "accounts-sessions-test-secret-0123456789abcdef";
 
+/// The latency test runs alone: the other tests' servers hash passwords too, and would be
+/// measured with it. Each of them holds a read guard; the latency test the write guard.
+static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+const ROOT_PW: &str = "root password 0123456789";
+const PW: &str = "a long password 123";
+
 /// A scratch directory with the example's database; removed when dropped.
 struct Db {
     dir: PathBuf,
@@ -33,6 +39,11 @@ impl Db {
     }
     fn path(&self) -> PathBuf {
         self.dir.join("accounts.db")
+    }
+    fn sql(&self, statement: &str, params: &[&str]) -> usize {
+        let conn = rusqlite::Connection::open(self.path()).unwrap();
+        conn.execute(statement, rusqlite::params_from_iter(params))
+            .unwrap()
     }
 }
 
@@ -59,6 +70,23 @@ fn command(db: &Db, envs: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Run one of the example's commands (`create-user`, `create-key` …); its stdout.
+fn cli(db: &Db, args: &[&str]) -> String {
+    let out = command(db, &[]).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "accounts {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `create-key` for `owner`; the key (printed once, on the last line).
+fn create_key(db: &Db, owner: &str, scopes: &str) -> String {
+    let out = cli(db, &["create-key", "--owner", owner, "--scopes", scopes]);
+    out.lines().last().unwrap().trim().to_string()
+}
+
 /// Start the server on 127.0.0.1:0 and wait until it listens.
 fn start(db: &Db, envs: &[(&str, &str)]) -> Example {
     let mut child = command(db, envs)
@@ -78,8 +106,297 @@ fn start(db: &Db, envs: &[(&str, &str)]) -> Example {
     Example { child, base }
 }
 
+async fn register(base: &str, user: &str, password: &str) {
+    let res = send(
+        client()
+            .post(format!("{base}/register"))
+            .json(&serde_json::json!({"username": user, "password": password})),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+}
+
 async fn token(base: &str, form: &[(&str, &str)]) -> Res {
     send(client().post(format!("{base}/token")).form(form)).await
+}
+
+/// Log in; (access, refresh, granted scope).
+async fn login(base: &str, user: &str, password: &str, scope: Option<&str>) -> (String, String) {
+    let mut form = vec![
+        ("grant_type", "password"),
+        ("username", user),
+        ("password", password),
+    ];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    let r = token(base, &form).await;
+    assert_eq!(r.status, 200, "login {user}: {}", r.text);
+    pair(&r)
+}
+
+fn pair(r: &Res) -> (String, String) {
+    let v = r.json();
+    (
+        v["access_token"].as_str().unwrap().to_string(),
+        v["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn refresh(base: &str, refresh: &str) -> Res {
+    token(
+        base,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await
+}
+
+async fn me(base: &str, access: &str) -> Res {
+    send(client().get(format!("{base}/me")).bearer_auth(access)).await
+}
+
+fn assert_invalid_grant(r: &Res, what: &str) {
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{what}: {}",
+        r.text
+    );
+}
+
+// ---------------------------------------------------------------- finding 1
+
+/// Issue 11, finding 1: after `POST /admin/revoke/alice`, alice's refresh token must not
+/// mint a new access token, and the API keys she owns stop working: one admin call ends
+/// every credential of the user.
+#[tokio::test]
+async fn admin_revoke_ends_refresh_families_and_api_keys() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("revoke");
+    cli(
+        &db,
+        &[
+            "create-user",
+            "--username",
+            "root",
+            "--password",
+            ROOT_PW,
+            "--roles",
+            "admin",
+        ],
+    );
+    let key = create_key(&db, "alice", "reports:read");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "alice", PW).await;
+    let (a1, r1) = login(base, "alice", PW, None).await;
+    assert_eq!(me(base, &a1).await.status, 200);
+    let reports = || {
+        client()
+            .get(format!("{base}/reports"))
+            .header("x-api-key", &key)
+    };
+    assert_eq!(send(reports()).await.status, 200, "the key works before");
+
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+    let r = send(
+        client()
+            .post(format!("{base}/admin/revoke/alice"))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    assert_eq!(
+        me(base, &a1).await.status,
+        401,
+        "the access token is revoked"
+    );
+    let r = refresh(base, &r1).await;
+    assert_invalid_grant(&r, "a refresh token issued before the revocation");
+    send(reports()).await.assert_problem(401, "invalid-token");
+
+    // Revocation ends what was issued; it is not a ban: alice can log in again, at once.
+    let (a2, r2) = login(base, "alice", PW, None).await;
+    assert_eq!(
+        me(base, &a2).await.status,
+        200,
+        "a login after the revocation"
+    );
+    let r = refresh(base, &r2).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(me(base, &pair(&r).0).await.status, 200);
+    // and root's own session was never touched
+    assert_eq!(me(base, &root).await.status, 200);
+}
+
+// ---------------------------------------------------------------- finding 2
+
+/// Issue 11, finding 2: a refresh family is bound to the account, not to its name. Deleting
+/// dave's row ends his families (and their access tokens); a new account registered under
+/// the same name is not reachable with the old dave's refresh token.
+#[tokio::test]
+async fn deleted_or_recreated_accounts_cannot_refresh() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("recreate");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "dave", PW).await;
+    let (a1, r1) = login(base, "dave", PW, None).await;
+    let (_a2, r2) = login(base, "dave", PW, None).await;
+
+    assert_eq!(
+        db.sql("DELETE FROM users WHERE username = ?1", &["dave"]),
+        1
+    );
+    let r = refresh(base, &r1).await;
+    assert_invalid_grant(&r, "refresh for a deleted account");
+    assert_eq!(
+        me(base, &a1).await.status,
+        401,
+        "the refused family's access token is revoked with it"
+    );
+
+    // A different person registers the name "dave".
+    register(base, "dave", "the new dave's password").await;
+    let r = refresh(base, &r2).await;
+    assert_invalid_grant(&r, "the old dave's refresh token against the new dave");
+
+    // The new dave's own sessions work.
+    let (a3, r3) = login(base, "dave", "the new dave's password", None).await;
+    assert_eq!(me(base, &a3).await.status, 200);
+    let r = refresh(base, &r3).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Issue 11, finding 2: changing the password through the library's API rotates the
+/// account's security stamp and ends its other sessions; the caller gets a fresh pair.
+#[tokio::test]
+async fn password_change_ends_the_other_sessions() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("password");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "erin", PW).await;
+    let (phone, phone_refresh) = login(base, "erin", PW, None).await;
+    let (laptop, _) = login(base, "erin", PW, None).await;
+
+    let change = |access: &str, current: &str, new: &str| {
+        client()
+            .post(format!("{base}/me/password"))
+            .bearer_auth(access)
+            .json(&serde_json::json!({"current_password": current, "new_password": new}))
+    };
+    // the current password is required
+    let r = send(change(&laptop, "not the password", "erin's new password")).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(
+        me(base, &phone).await.status,
+        200,
+        "a refused change ends nothing"
+    );
+
+    let r = send(change(&laptop, PW, "erin's new password")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (fresh, fresh_refresh) = pair(&r);
+
+    assert_eq!(me(base, &phone).await.status, 401, "the other session ends");
+    assert_invalid_grant(
+        &refresh(base, &phone_refresh).await,
+        "the other session's refresh token",
+    );
+    assert_eq!(
+        me(base, &fresh).await.status,
+        200,
+        "the caller's new pair works"
+    );
+    let r = refresh(base, &fresh_refresh).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    assert_invalid_grant(
+        &token(
+            base,
+            &[
+                ("grant_type", "password"),
+                ("username", "erin"),
+                ("password", PW),
+            ],
+        )
+        .await,
+        "the old password",
+    );
+    login(base, "erin", "erin's new password", None).await;
+}
+
+// ---------------------------------------------------------------- finding 5
+
+/// Issue 11, finding 5 (RFC 6749 §6): the scope granted at login travels with the family; a
+/// refresh keeps or narrows it, never widens it.
+#[tokio::test]
+async fn refresh_never_widens_the_granted_scope() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("scope");
+    cli(
+        &db,
+        &[
+            "create-user",
+            "--username",
+            "carol",
+            "--password",
+            PW,
+            "--scopes",
+            "profile:read,admin:all",
+        ],
+    );
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    let r = token(
+        base,
+        &[
+            ("grant_type", "password"),
+            ("username", "carol"),
+            ("password", PW),
+            ("scope", "profile:read"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["scope"], "profile:read");
+    let (_, r1) = pair(&r);
+
+    // Asking for more than the family holds is invalid_scope, and spends nothing.
+    let r = token(
+        base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "profile:read admin:all"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{}",
+        r.text
+    );
+
+    let r = refresh(base, &r1).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["scope"],
+        "profile:read",
+        "a refresh widened the scope"
+    );
+    let (a2, r2) = pair(&r);
+    assert_eq!(
+        me(base, &a2).await.json()["scopes"],
+        serde_json::json!(["profile:read"])
+    );
+    // and again, from the rotated token
+    let r = refresh(base, &r2).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["scope"], "profile:read");
 }
 
 // ---------------------------------------------------------------- finding 7
@@ -90,6 +407,7 @@ async fn token(base: &str, form: &[(&str, &str)]) -> Res {
 /// on its own thread and runtime, so the test's own work on the 50 logins never delays it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_do_not_stall_other_requests() {
+    let _alone = EXCLUSIVE.write().await;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};

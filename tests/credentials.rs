@@ -51,6 +51,7 @@ fn users() -> Users {
                 password_hash: pw.hash(password).unwrap(),
                 roles: roles.into_iter().map(String::from).collect(),
                 scopes: scopes.into_iter().map(String::from).collect(),
+                security_stamp: shieldwall::auth::tokens::new_security_stamp(),
             },
         );
     }
@@ -250,10 +251,20 @@ async fn expired_access_token_is_refused_and_refresh_recovers() {
     assert_eq!(me_status(&a.base, &fresh).await, 200);
 }
 
+/// Also issue 11, finding 1: the one admin call ends alice's refresh families and the API
+/// keys she owns (the builder attaches the app's keys to the issuer), and nobody else's.
 #[tokio::test]
 async fn admin_revokes_every_token_of_a_user() {
     let a = app().await;
-    let (alice, _) = login(&a.base, "alice", "alice-password-1234").await;
+    let alice_key = a
+        .keys
+        .create(NewKey::new("alice").scopes(["reports:read"]))
+        .unwrap();
+    let other_key = a
+        .keys
+        .create(NewKey::new("billing").scopes(["reports:read"]))
+        .unwrap();
+    let (alice, alice_refresh) = login(&a.base, "alice", "alice-password-1234").await;
     let (root, _) = login(&a.base, "root", "root-password-123456").await;
     let r = send(
         client()
@@ -271,6 +282,60 @@ async fn admin_revokes_every_token_of_a_user() {
     assert_eq!(r.status, 204);
     assert_eq!(me_status(&a.base, &alice).await, 401);
     assert_eq!(me_status(&a.base, &root).await, 200);
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &alice_refresh),
+        ],
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text);
+    let reports = |key: &str| {
+        client()
+            .get(format!("{}/reports", a.base))
+            .header("x-api-key", key)
+    };
+    send(reports(&alice_key.key))
+        .await
+        .assert_problem(401, "invalid-token");
+    assert_eq!(send(reports(&other_key.key)).await.status, 200);
+    // a login right after the revocation works (the issuer waits out its second)
+    let (again, _) = login(&a.base, "alice", "alice-password-1234").await;
+    assert_eq!(me_status(&a.base, &again).await, 200);
+}
+
+/// Finding 1 across instances: a subject revoked on one instance cannot refresh on
+/// another, through a shared Redis token state (a `redis-server` of its own).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_revocation_ends_refresh_on_every_instance() {
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let store = shieldwall::rate::redis::RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_secs(5));
+    let state = shieldwall::auth::revocation::TokenState::redis(store);
+    let a = app_with(issuer().state(state.clone()), None).await;
+    let b = app_with(issuer().state(state), None).await;
+    let (_, refresh) = login(&a.base, "alice", "alice-password-1234").await;
+    let (root, _) = login(&b.base, "root", "root-password-123456").await;
+    let r = send(
+        client()
+            .post(format!("{}/admin/revoke/alice", b.base))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text);
+    let (again, _) = login(&a.base, "alice", "alice-password-1234").await;
+    assert_eq!(me_status(&b.base, &again).await, 200);
 }
 
 #[tokio::test]
