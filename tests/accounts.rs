@@ -269,6 +269,51 @@ async fn deleted_or_recreated_accounts_cannot_refresh() {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+/// Finding 2 through the example's own API: an admin deleting a user ends every credential
+/// it held at once, access tokens included.
+#[tokio::test]
+async fn admin_delete_ends_the_users_credentials() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("delete");
+    cli(
+        &db,
+        &[
+            "create-user",
+            "--username",
+            "root",
+            "--password",
+            ROOT_PW,
+            "--roles",
+            "admin",
+        ],
+    );
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "frank", PW).await;
+    let (access, refresh_token) = login(base, "frank", PW, None).await;
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+    let delete = || client().delete(format!("{base}/admin/users/frank"));
+    send(delete().bearer_auth(&access))
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(send(delete().bearer_auth(&root)).await.status, 204);
+    assert_eq!(me(base, &access).await.status, 401);
+    assert_invalid_grant(
+        &refresh(base, &refresh_token).await,
+        "a deleted user's refresh",
+    );
+    send(delete().bearer_auth(&root))
+        .await
+        .assert_problem(404, "not-found");
+    // the name is free again, for a new account with nothing of the old one's
+    register(base, "frank", "the new frank's password").await;
+    assert_invalid_grant(
+        &refresh(base, &refresh_token).await,
+        "the old frank's refresh",
+    );
+    login(base, "frank", "the new frank's password", None).await;
+}
+
 /// Issue 11, finding 2: changing the password through the library's API rotates the
 /// account's security stamp and ends its other sessions; the caller gets a fresh pair.
 #[tokio::test]

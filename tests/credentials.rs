@@ -51,7 +51,8 @@ fn users() -> Users {
                 password_hash: pw.hash(password).unwrap(),
                 roles: roles.into_iter().map(String::from).collect(),
                 scopes: scopes.into_iter().map(String::from).collect(),
-                security_stamp: shieldwall::auth::tokens::new_security_stamp(),
+                // One per account, the same in every instance (as a shared store has it).
+                security_stamp: format!("{name}-stamp-1"),
             },
         );
     }
