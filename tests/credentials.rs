@@ -624,6 +624,51 @@ async fn login_limits_hold(base: &str) {
     assert_eq!(login_from(base, "10.2.0.1", "alice", ALICE).await, 200);
 }
 
+/// A store that forgives case and surrounding spaces in usernames, as many do.
+struct Forgiving(Users);
+
+impl UserStore for Forgiving {
+    fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
+        let key = username.trim().to_lowercase();
+        Box::pin(async move { Ok(self.0.0.get(&key).cloned()) })
+    }
+}
+
+/// Finding 10: the failed-login budgets belong to the account the store resolves, not to the
+/// string typed. With a store that forgives case and spaces, spelling alice's name another
+/// way does not buy an attacker a fresh budget.
+#[tokio::test]
+async fn login_limits_follow_the_account_not_its_spelling() {
+    let router = Shieldwall::with_state(St { issuer: issuer() })
+        .tokens(TokenEndpoint::new(issuer(), Forgiving(users())))
+        .routes(routes![me])
+        .build()
+        .unwrap();
+    let base = serve(router).await;
+    let attempt = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            send(client().post(format!("{base}/token")).form(&[
+                ("grant_type", "password"),
+                ("username", name),
+                ("password", "guess"),
+            ]))
+            .await
+            .status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("alice").await, 400);
+    }
+    for variant in [" alice", "alice ", "Alice", "\talice\n"] {
+        assert_eq!(
+            attempt(variant).await,
+            429,
+            "{variant:?} got a fresh budget"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_limits_count_failures_per_user_and_address() {
     let a = app_behind_proxy(None).await;

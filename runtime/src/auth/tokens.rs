@@ -66,8 +66,10 @@
 //!   50 an hour rather than 5 a minute per address. Each attempt is charged *before* Argon2
 //!   runs and refunded afterwards unless it failed, in one atomic step per store (memory or
 //!   Redis), so 100 guesses fired at once get exactly the budget of verifications, not 100.
-//!   Unknown users and wrong passwords get the same `invalid_grant` answer after the same
-//!   Argon2 work, and unknown usernames are counted like known ones.
+//!   The budgets belong to the account the [`UserStore`] resolves (its subject), so a store
+//!   that forgives case or spaces does not give each spelling of a name its own budget; an
+//!   unknown name is counted under its lower-cased spelling. Unknown users and wrong
+//!   passwords get the same `invalid_grant` answer after the same Argon2 work.
 //! - **Argon2 off the async workers**: passwords are verified on tokio's blocking pool,
 //!   at most half the cores at once; a login that waits more than 2 s for its turn is
 //!   answered 503 `temporarily_unavailable` (see [`super::passwords`],
@@ -856,10 +858,23 @@ impl TokenEndpoint {
                 let (Some(username), Some(password)) = (form.username, form.password) else {
                     return fin.finish(TokenError::InvalidRequest.into_response());
                 };
+                // The budgets belong to the account the store resolves (a store that forgives
+                // case or spaces must not give each spelling its own budget), else to the
+                // name as typed, lower-cased. The lookup is cheap next to Argon2.
+                let user = match self.users.find(&username).await {
+                    Ok(user) => user,
+                    Err(e) => {
+                        tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
+                        return fin.finish(TokenError::Unavailable.into_response());
+                    }
+                };
+                let name: Arc<str> = match &user {
+                    Some(u) => u.subject.as_str().into(),
+                    None => username.to_lowercase().into(),
+                };
                 // Failures are what is counted, but each attempt is charged *before* its
                 // password is verified and refunded when it was not a failure: concurrent
                 // guesses can never get more verifications than the budget.
-                let name: Arc<str> = username.to_lowercase().into();
                 let ip = fin.client_rate_ip();
                 let (index, scope, label) = FAILED_PER_CLIENT;
                 let per_client = match fin
@@ -893,7 +908,7 @@ impl TokenEndpoint {
                     }
                 };
                 let result = self
-                    .password_grant(&username, &password, form.scope.as_deref())
+                    .password_grant(user, &password, form.scope.as_deref())
                     .await;
                 // Only a wrong password (or an unknown user) is a failure. A right password
                 // with a bad scope, or a login shed before Argon2 ran, gives the charge back.
@@ -923,14 +938,10 @@ impl TokenEndpoint {
 
     async fn password_grant(
         &self,
-        username: &str,
+        user: Option<UserRecord>,
         password: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        let user = self.users.find(username).await.map_err(|e| {
-            tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
-            TokenError::Unavailable
-        })?;
         // Same Argon2 work for unknown users and wrong passwords; same answer. The work runs
         // on the blocking pool, within the hasher's concurrency bound.
         let ok = self
