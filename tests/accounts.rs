@@ -450,6 +450,11 @@ async fn refresh_never_widens_the_granted_scope() {
 /// own multi-threaded runtime (one worker per core); while 50 logins from 50 addresses hash
 /// at once, `/health` on another connection keeps answering: p99 under 50 ms. The probe runs
 /// on its own thread and runtime, so the test's own work on the 50 logins never delays it.
+///
+/// The machine is shared (other builds run on the same cores), so the same probe first
+/// measures `/health` with no login in flight, and the bound is on what the logins add:
+/// p99 during the storm under 50 ms plus the quiet p99 (a few ms on an idle machine). The
+/// old code, hashing on the workers, added seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_do_not_stall_other_requests() {
     let _alone = EXCLUSIVE.write().await;
@@ -484,6 +489,14 @@ async fn logins_do_not_stall_other_requests() {
                 let probe = client();
                 // warm up the probe's connection
                 assert_eq!(send(probe.get(&health)).await.status, 200);
+                let mut quiet = Vec::new();
+                for _ in 0..200 {
+                    let started = Instant::now();
+                    let r = send(probe.get(&health)).await;
+                    quiet.push(started.elapsed());
+                    assert_eq!(r.status, 200, "{}", r.text);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 ready_tx.send(()).unwrap();
                 let mut latencies = Vec::new();
                 while !done.load(Ordering::Acquire) {
@@ -491,9 +504,9 @@ async fn logins_do_not_stall_other_requests() {
                     let r = send(probe.get(&health)).await;
                     latencies.push(started.elapsed());
                     assert_eq!(r.status, 200, "{}", r.text);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                latencies
+                (quiet, latencies)
             })
         })
     };
@@ -529,21 +542,26 @@ async fn logins_do_not_stall_other_requests() {
         }
     }
     done.store(true, Ordering::Release);
-    let mut latencies = tokio::task::spawn_blocking(move || prober.join().unwrap())
+    let (mut quiet, mut latencies) = tokio::task::spawn_blocking(move || prober.join().unwrap())
         .await
         .unwrap();
     assert!(hashed >= 5, "only {hashed} logins reached Argon2");
-    latencies.sort();
+    let p99 = |l: &mut Vec<Duration>| {
+        l.sort();
+        l[(l.len() * 99).div_ceil(100) - 1]
+    };
+    let (quiet_p99, p99) = (p99(&mut quiet), p99(&mut latencies));
     eprintln!(
-        "{hashed} logins hashed; /health: {} probes, median {:?}, slowest {:?}",
+        "{hashed} logins hashed; /health: quiet p99 {quiet_p99:?}; during the logins {} probes, \
+         median {:?}, p99 {p99:?}, slowest {:?}",
         latencies.len(),
         latencies[latencies.len() / 2],
         &latencies[latencies.len().saturating_sub(4)..]
     );
-    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
     assert!(
-        p99 < Duration::from_millis(50),
-        "/health p99 was {p99:?} while {hashed} logins hashed ({} probes, slowest {:?})",
+        p99 < Duration::from_millis(50) + quiet_p99,
+        "/health p99 was {p99:?} while {hashed} logins hashed (quiet: {quiet_p99:?}; {} probes, \
+         slowest {:?})",
         latencies.len(),
         latencies.last().unwrap()
     );
