@@ -16,6 +16,14 @@
 //! with the current key of `SHIELDWALL_ENCRYPTION_KEYS` (`kid:base64key,…`; in development
 //! a generated key, so values stored in one run cannot be read in the next) and bound to
 //! the user's row. `GET /me` returns it decrypted to its owner.
+//!
+//! Sessions are bound to the account, not to its name: each row has a `security_stamp`
+//! (random, replaced on password change and new for every account created), which every
+//! refresh token of a session remembers. Deleting a user — `DELETE /admin/users/{name}`, or
+//! by hand in the database — ends its sessions at their next refresh at the latest, and a
+//! new account registered under the same name never inherits them. `POST /me/password`
+//! changes the password through the library and ends every other session.
+//! `POST /admin/revoke/{name}` ends every credential of a user, API keys included.
 
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +31,9 @@ use rusqlite::OptionalExtension;
 use shieldwall::auth::api_key::{ApiKeys, NewKey, SqliteKeyStore};
 use shieldwall::auth::passwords::Passwords;
 use shieldwall::auth::revocation::TokenState;
-use shieldwall::auth::tokens::{BoxFuture, TokenEndpoint, TokenIssuer, UserRecord, UserStore};
+use shieldwall::auth::tokens::{
+    BoxFuture, TokenEndpoint, TokenError, TokenIssuer, UserRecord, UserStore, new_security_stamp,
+};
 use shieldwall::prelude::*;
 
 type Db = Arc<Mutex<rusqlite::Connection>>;
@@ -32,6 +42,8 @@ type Db = Arc<Mutex<rusqlite::Connection>>;
 struct App {
     db: Db,
     issuer: TokenIssuer,
+    /// The mounted token endpoint's clone, for password changes.
+    tokens: TokenEndpoint,
     keys: Arc<Keyring>,
 }
 
@@ -60,6 +72,17 @@ fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
     if !has_recovery {
         conn.execute_batch("ALTER TABLE users ADD COLUMN recovery_email TEXT")?;
     }
+    // Likewise the security stamp; existing accounts get a random one each (their refresh
+    // tokens from before carry none and are refused: they log in again).
+    let has_stamp: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'security_stamp'")?
+        .exists([])?;
+    if !has_stamp {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN security_stamp TEXT")?;
+    }
+    conn.execute_batch(
+        "UPDATE users SET security_stamp = lower(hex(randomblob(16))) WHERE security_stamp IS NULL",
+    )?;
     Ok(Arc::new(Mutex::new(conn)))
 }
 
@@ -71,7 +94,7 @@ impl UserStore for SqliteUsers {
         Box::pin(async move {
             let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
             conn.query_row(
-                "SELECT username, password_hash, roles, scopes FROM users WHERE username = ?1",
+                "SELECT username, password_hash, roles, scopes, security_stamp FROM users WHERE username = ?1",
                 [username],
                 |r| {
                     Ok((
@@ -79,25 +102,45 @@ impl UserStore for SqliteUsers {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| e.to_string())?
-            .map(|(subject, password_hash, roles, scopes)| {
+            .map(|(subject, password_hash, roles, scopes, stamp)| {
                 Ok(UserRecord {
                     subject,
                     password_hash,
                     roles: serde_json::from_str(&roles).map_err(|e| e.to_string())?,
                     scopes: serde_json::from_str(&scopes).map_err(|e| e.to_string())?,
+                    // A row written without one (by hand) gets the password hash's stand-in.
+                    security_stamp: stamp.unwrap_or_default(),
                 })
             })
             .transpose()
         })
     }
+
+    fn set_password<'a>(
+        &'a self,
+        subject: &'a str,
+        password_hash: &'a str,
+        security_stamp: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            conn.execute(
+                "UPDATE users SET password_hash = ?1, security_stamp = ?2 WHERE username = ?3",
+                [password_hash, security_stamp, subject],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| e.to_string())
+        })
+    }
 }
 
-fn insert_user(
+async fn insert_user(
     db: &Db,
     username: &str,
     password: &str,
@@ -105,17 +148,23 @@ fn insert_user(
     scopes: &[&str],
     recovery_email: Option<&Encrypted<String>>,
 ) -> Result<bool, String> {
-    let hash = Passwords::new().hash(password).map_err(|e| e.to_string())?;
+    // Off the async workers, within the process-wide hashing bound.
+    let hash = Passwords::new()
+        .hash_async(password)
+        .await
+        .map_err(|e| e.to_string())?;
     let conn = db.lock().unwrap_or_else(|e| e.into_inner());
     let n = conn
         .execute(
-            "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email, security_stamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             rusqlite::params![
                 username,
                 hash,
                 serde_json::to_string(roles).map_err(|e| e.to_string())?,
                 serde_json::to_string(scopes).map_err(|e| e.to_string())?,
                 recovery_email.map(Encrypted::as_str),
+                // Every account gets its own: one re-created under an old name is another.
+                new_security_stamp(),
             ],
         )
         .map_err(|e| e.to_string())?;
@@ -170,7 +219,9 @@ async fn register(
         &["user"],
         &["profile:read"],
         recovery.as_ref(),
-    ) {
+    )
+    .await
+    {
         Ok(true) => Ok(axum::http::StatusCode::CREATED),
         Ok(false) => Err(
             Problem::new(axum::http::StatusCode::CONFLICT, "conflict", "Conflict")
@@ -233,6 +284,40 @@ async fn logout(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    #[validate(length(min = 1, max = 128))]
+    current_password: String,
+    #[validate(length(min = 12, max = 128))]
+    new_password: String,
+}
+
+/// Change one's own password (five tries a minute): every other session ends; the answer is
+/// a fresh token pair for this one.
+#[secure(post "/me/password", auth = "jwt", rate = "5/min")]
+async fn change_password(
+    State(app): State<App>,
+    user: Principal,
+    Json(body): Json<PasswordChange>,
+) -> Result<Json<shieldwall::auth::tokens::TokenResponse>, Problem> {
+    use axum::http::StatusCode;
+    match app
+        .tokens
+        .change_password(&user, &body.current_password, &body.new_password)
+        .await
+    {
+        Ok(pair) => Ok(Json(pair)),
+        Err(TokenError::InvalidGrant) => Err(Problem::from_status(StatusCode::FORBIDDEN)
+            .with_detail("The current password is not right.")),
+        Err(TokenError::InvalidRequest) => {
+            Err(Problem::from_status(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail("The new password is not acceptable."))
+        }
+        Err(_) => Err(Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)),
+    }
+}
+
 /// Admins only.
 #[secure(get "/admin/users", role = "admin")]
 async fn list_users(State(app): State<App>) -> Json<Vec<String>> {
@@ -247,17 +332,45 @@ async fn list_users(State(app): State<App>) -> Json<Vec<String>> {
     Json(names)
 }
 
-/// Admins revoke every token a user holds.
+/// Admins end every credential a user holds: access and refresh tokens, and API keys.
 #[secure(post "/admin/revoke/{username}", role = "admin")]
 async fn revoke_user(
     State(app): State<App>,
     Path(username): Path<String>,
 ) -> Result<axum::http::StatusCode, Problem> {
-    app.issuer
-        .revoke_subject(&username)
-        .await
-        .map_err(|_| Problem::from_status(axum::http::StatusCode::SERVICE_UNAVAILABLE))?;
+    app.issuer.revoke_subject(&username).await.map_err(|e| {
+        tracing::error!(error = %e, "revoking a user failed");
+        Problem::from_status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+    })?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Admins delete a user: the row goes, and every credential it held ends.
+#[secure(delete "/admin/users/{username}", role = "admin")]
+async fn delete_user(
+    State(app): State<App>,
+    Path(username): Path<String>,
+) -> Result<axum::http::StatusCode, Problem> {
+    use axum::http::StatusCode;
+    let deleted = {
+        let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute("DELETE FROM users WHERE username = ?1", [&username])
+    };
+    match deleted {
+        Ok(0) => return Err(Problem::from_status(StatusCode::NOT_FOUND)),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "deleting a user failed");
+            return Err(Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    }
+    app.issuer.revoke_subject(&username).await.map_err(|e| {
+        // The row is gone, so refreshes are refused anyway; access tokens live out their
+        // 15 minutes.
+        tracing::error!(error = %e, "revoking a deleted user's credentials failed");
+        Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Machine clients with an API key carrying `reports:read`; 100 a minute per key.
@@ -341,7 +454,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let scopes = list(arg(&args, "--scopes"));
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let created = insert_user(&db, &username, &password, &roles, &scopes, None)?;
+            let created = insert_user(&db, &username, &password, &roles, &scopes, None).await?;
             println!(
                 "{}",
                 if created {
@@ -379,20 +492,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "!!! cannot be decrypted after a restart. Set it to kid:base64key (openssl rand -base64 32).\n"
         );
     }
+    let tokens = TokenEndpoint::new(issuer.clone(), SqliteUsers(db.clone()));
     let app = Shieldwall::with_state(App {
         db: db.clone(),
-        issuer: issuer.clone(),
+        issuer,
+        tokens: tokens.clone(),
         keys: Arc::new(keys),
     })
     .env()?
     .api_keys(ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?))
-    .tokens(TokenEndpoint::new(issuer, SqliteUsers(db)))
+    .tokens(tokens)
+    // GET /health (liveness) and GET /ready.
+    .health(shieldwall::health::Health::new())
     .routes(routes![
         register,
         me,
+        change_password,
         logout,
         list_users,
         revoke_user,
+        delete_user,
         reports
     ])
     .build()?;

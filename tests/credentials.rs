@@ -51,6 +51,8 @@ fn users() -> Users {
                 password_hash: pw.hash(password).unwrap(),
                 roles: roles.into_iter().map(String::from).collect(),
                 scopes: scopes.into_iter().map(String::from).collect(),
+                // One per account, the same in every instance (as a shared store has it).
+                security_stamp: format!("{name}-stamp-1"),
             },
         );
     }
@@ -84,6 +86,16 @@ async fn reports(client: Principal) -> String {
     client.subject().to_string()
 }
 
+#[secure(get "/per-key", auth = "any", rate = "3/min per key")]
+async fn per_key(client: Principal) -> String {
+    client.subject().to_string()
+}
+
+#[secure(get "/per-user", auth = "any", rate = "3/min")]
+async fn per_user(client: Principal) -> String {
+    client.subject().to_string()
+}
+
 struct TestApp {
     base: String,
     keys: ApiKeys,
@@ -100,7 +112,7 @@ async fn app_with(issuer: TokenIssuer, jwt: Option<Jwt>) -> TestApp {
     let router = sw
         .api_keys(keys.clone())
         .tokens(TokenEndpoint::new(issuer, users()))
-        .routes(routes![me, logout, revoke, reports])
+        .routes(routes![me, logout, revoke, reports, per_key, per_user])
         .build()
         .unwrap();
     TestApp {
@@ -240,10 +252,20 @@ async fn expired_access_token_is_refused_and_refresh_recovers() {
     assert_eq!(me_status(&a.base, &fresh).await, 200);
 }
 
+/// Also issue 11, finding 1: the one admin call ends alice's refresh families and the API
+/// keys she owns (the builder attaches the app's keys to the issuer), and nobody else's.
 #[tokio::test]
 async fn admin_revokes_every_token_of_a_user() {
     let a = app().await;
-    let (alice, _) = login(&a.base, "alice", "alice-password-1234").await;
+    let alice_key = a
+        .keys
+        .create(NewKey::new("alice").scopes(["reports:read"]))
+        .unwrap();
+    let other_key = a
+        .keys
+        .create(NewKey::new("billing").scopes(["reports:read"]))
+        .unwrap();
+    let (alice, alice_refresh) = login(&a.base, "alice", "alice-password-1234").await;
     let (root, _) = login(&a.base, "root", "root-password-123456").await;
     let r = send(
         client()
@@ -261,6 +283,60 @@ async fn admin_revokes_every_token_of_a_user() {
     assert_eq!(r.status, 204);
     assert_eq!(me_status(&a.base, &alice).await, 401);
     assert_eq!(me_status(&a.base, &root).await, 200);
+    let r = token(
+        &a.base,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &alice_refresh),
+        ],
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text);
+    let reports = |key: &str| {
+        client()
+            .get(format!("{}/reports", a.base))
+            .header("x-api-key", key)
+    };
+    send(reports(&alice_key.key))
+        .await
+        .assert_problem(401, "invalid-token");
+    assert_eq!(send(reports(&other_key.key)).await.status, 200);
+    // a login right after the revocation works (the issuer waits out its second)
+    let (again, _) = login(&a.base, "alice", "alice-password-1234").await;
+    assert_eq!(me_status(&a.base, &again).await, 200);
+}
+
+/// Finding 1 across instances: a subject revoked on one instance cannot refresh on
+/// another, through a shared Redis token state (a `redis-server` of its own).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_revocation_ends_refresh_on_every_instance() {
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let store = shieldwall::rate::redis::RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_secs(5));
+    let state = shieldwall::auth::revocation::TokenState::redis(store);
+    let a = app_with(issuer().state(state.clone()), None).await;
+    let b = app_with(issuer().state(state), None).await;
+    let (_, refresh) = login(&a.base, "alice", "alice-password-1234").await;
+    let (root, _) = login(&b.base, "root", "root-password-123456").await;
+    let r = send(
+        client()
+            .post(format!("{}/admin/revoke/alice", b.base))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = token(
+        &a.base,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", r.text);
+    let (again, _) = login(&a.base, "alice", "alice-password-1234").await;
+    assert_eq!(me_status(&b.base, &again).await, 200);
 }
 
 #[tokio::test]
@@ -311,10 +387,10 @@ async fn uniform_errors_and_brute_force_limits() {
     .await;
     assert_eq!(r.json()["error"], "invalid_scope");
 
-    // 5 attempts a minute per username (alice has used 2: the wrong password and the bad
-    // scope; the malformed request never reached the check): then 429, even with the
-    // right password.
-    for _ in 0..3 {
+    // 5 failed logins a minute per username and address (alice has 1: the wrong password;
+    // the right password with a bad scope was not a failure, and the malformed request
+    // never reached the check): then 429 from this address, even with the right password.
+    for _ in 0..4 {
         let r = token(
             &a.base,
             &[
@@ -418,6 +494,354 @@ async fn api_keys_scopes_revocation_and_query_string() {
     send(client().get(&url).header("x-api-key", &other.key))
         .await
         .assert_problem(401, "invalid-token");
+}
+
+// ---------------------------------------------------------------- login limits
+
+/// The credentials app behind a trusted proxy on 127.0.0.1 (so `X-Forwarded-For` names the
+/// client), with the rate limits in this Redis store or in memory.
+#[allow(unused_mut, unused_variables)]
+async fn app_behind_proxy(redis_url: Option<&str>) -> TestApp {
+    let keys = ApiKeys::new(MemoryKeyStore::new());
+    let issuer = issuer();
+    let mut sw = Shieldwall::with_state(St {
+        issuer: issuer.clone(),
+    })
+    .trusted_proxies(shieldwall::client_ip::TrustedProxies::parse(["127.0.0.1/32"]).unwrap());
+    #[cfg(feature = "redis")]
+    if let Some(url) = redis_url {
+        // A generous bound per call: 100 logins at once on a loaded machine must not
+        // read as an outage (which fails this login route closed, 503).
+        let store = shieldwall::rate::redis::RedisStore::new(url)
+            .unwrap()
+            .timeout(Duration::from_secs(5));
+        sw = sw.redis(store);
+    }
+    // Every verification runs (two at a time, none shed): the counts below are exact.
+    let endpoint = TokenEndpoint::new(issuer, users()).passwords(
+        Passwords::new()
+            .max_concurrent(2)
+            .queue_deadline(Duration::from_secs(300)),
+    );
+    let router = sw
+        .api_keys(keys.clone())
+        .tokens(endpoint)
+        .routes(routes![me, logout, revoke, reports, per_key, per_user])
+        .build()
+        .unwrap();
+    TestApp {
+        base: serve(router).await,
+        keys,
+    }
+}
+
+async fn login_from(base: &str, ip: &str, user: &str, password: &str) -> u16 {
+    send(
+        client()
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", ip)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ]),
+    )
+    .await
+    .status
+}
+
+/// `n` logins at once, each from its own address `ip(i)`; how many got each status.
+async fn parallel_logins(
+    base: &str,
+    n: usize,
+    ip: impl Fn(usize) -> String,
+    user: &str,
+    password: &str,
+) -> HashMap<u16, usize> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (base, ip, user, password) = (
+                base.to_string(),
+                ip(i),
+                user.to_string(),
+                password.to_string(),
+            );
+            tokio::spawn(async move { login_from(&base, &ip, &user, &password).await })
+        })
+        .collect();
+    let mut counts = HashMap::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Issue 11, finding 10 (OWASP Authentication Cheat Sheet): the tight limit counts failed
+/// logins per (username, client address), so an attacker cannot lock a known user out
+/// from their own address; successful logins cost nothing; a looser per-username ceiling
+/// caps failures from every address together. Concurrent guesses never get more failed
+/// verifications than the budget.
+async fn login_limits_hold(base: &str) {
+    const ALICE: &str = "alice-password-1234";
+    // The attacker spends alice's budget from their address: 5 failures, then 429 there,
+    // even with the right password.
+    for _ in 0..5 {
+        assert_eq!(login_from(base, "10.0.0.66", "alice", "guess").await, 400);
+    }
+    assert_eq!(login_from(base, "10.0.0.66", "alice", "guess").await, 429);
+    assert_eq!(login_from(base, "10.0.0.66", "alice", ALICE).await, 429);
+    // alice, from her own address, is not locked out …
+    assert_eq!(
+        login_from(base, "10.0.0.7", "alice", ALICE).await,
+        200,
+        "an attacker's failures locked alice out from another address"
+    );
+    // … and her successful logins cost nothing: more than the failure budget in a row.
+    for _ in 0..6 {
+        assert_eq!(login_from(base, "10.0.0.7", "alice", ALICE).await, 200);
+    }
+    // A few failures of her own still leave her room (4 < 5), and a success after them.
+    for _ in 0..4 {
+        assert_eq!(login_from(base, "10.0.0.7", "alice", "typo").await, 400);
+    }
+    assert_eq!(login_from(base, "10.0.0.7", "alice", ALICE).await, 200);
+
+    // 100 guesses at once from one address: exactly the budget of 5 is verified.
+    let counts = parallel_logins(base, 100, |_| "10.0.0.99".into(), "mallory", "guess").await;
+    assert_eq!(counts.get(&400), Some(&5), "{counts:?}");
+
+    // 100 guesses at once from 100 addresses: the per-username ceiling (50 an hour) caps
+    // them, exactly.
+    let counts = parallel_logins(base, 100, |i| format!("10.1.{i}.1"), "root", "guess").await;
+    assert_eq!(counts.get(&400), Some(&50), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&50), "{counts:?}");
+    // The documented trade-off: with the ceiling spent, root cannot log in from a fresh
+    // address either, until it refills. alice is unaffected.
+    assert_eq!(
+        login_from(base, "10.2.0.1", "root", "root-password-123456").await,
+        429
+    );
+    assert_eq!(login_from(base, "10.2.0.1", "alice", ALICE).await, 200);
+}
+
+/// A store that forgives case and surrounding spaces in usernames, as many do.
+struct Forgiving(Users);
+
+impl UserStore for Forgiving {
+    fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
+        let key = username.trim().to_lowercase();
+        Box::pin(async move { Ok(self.0.0.get(&key).cloned()) })
+    }
+}
+
+/// Finding 10: the failed-login budgets belong to the account the store resolves, not to the
+/// string typed. With a store that forgives case and spaces, spelling alice's name another
+/// way does not buy an attacker a fresh budget.
+#[tokio::test]
+async fn login_limits_follow_the_account_not_its_spelling() {
+    let router = Shieldwall::with_state(St { issuer: issuer() })
+        .tokens(TokenEndpoint::new(issuer(), Forgiving(users())))
+        .routes(routes![me])
+        .build()
+        .unwrap();
+    let base = serve(router).await;
+    let attempt = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            send(client().post(format!("{base}/token")).form(&[
+                ("grant_type", "password"),
+                ("username", name),
+                ("password", "guess"),
+            ]))
+            .await
+            .status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("alice").await, 400);
+    }
+    for variant in [" alice", "alice ", "Alice", "\talice\n"] {
+        assert_eq!(
+            attempt(variant).await,
+            429,
+            "{variant:?} got a fresh budget"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limits_count_failures_per_user_and_address() {
+    let a = app_behind_proxy(None).await;
+    login_limits_hold(&a.base).await;
+}
+
+/// The same, with the limits in a shared Redis (a `redis-server` of its own).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limits_count_failures_per_user_and_address_in_redis() {
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let a = app_behind_proxy(Some(&redis.url())).await;
+    login_limits_hold(&a.base).await;
+}
+
+/// A `redis-server` on a free port, stopped when dropped; `None` (test skipped) when Redis
+/// is not installed, unless `SHIELDWALL_REQUIRE_REDIS=1`.
+#[cfg(feature = "redis")]
+fn redis_server() -> Option<RedisServer> {
+    use std::process::Stdio;
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("SHIELDWALL_REQUIRE_REDIS").as_deref() == Ok("1") {
+            panic!("SHIELDWALL_REQUIRE_REDIS=1 but redis-server is not on PATH");
+        }
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    let server = RedisServer { child, port };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(server)
+}
+
+#[cfg(feature = "redis")]
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+#[cfg(feature = "redis")]
+impl RedisServer {
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- rate identities
+
+/// An access token the test issuer would accept, for any subject.
+fn issuer_token(sub: &str) -> String {
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.typ = Some("at+jwt".into());
+    let claims = serde_json::json!({
+        "iss": TISS, "aud": TAUD, "sub": sub, "iat": now(), "exp": now() + 600,
+    });
+    jsonwebtoken::encode(
+        &h,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TSECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Issue 11, finding 9: rate buckets are namespaced by credential kind, so no claim can
+/// name another credential's bucket: a token whose `sub` is `key:<id>` (the old bucket
+/// name of that API key) spends its own budget, not the key's; and a token whose subject
+/// equals an API key's owner does not share the owner's per-user budget.
+#[tokio::test]
+async fn rate_identities_of_different_credentials_never_collide() {
+    let a = app().await;
+    let key = a.keys.create(NewKey::new("billing")).unwrap();
+    let get = |path: &str| client().get(format!("{}{path}", a.base));
+
+    // per key: a token imitating the key's bucket name
+    let imitation = issuer_token(&format!("key:{}", key.id));
+    for _ in 0..3 {
+        assert_eq!(
+            send(get("/per-key").bearer_auth(&imitation)).await.status,
+            200
+        );
+    }
+    send(get("/per-key").bearer_auth(&imitation))
+        .await
+        .assert_problem(429, "rate-limited");
+    let r = send(get("/per-key").header("x-api-key", &key.key)).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, "billing"),
+        "the token drained the API key's budget"
+    );
+
+    // per user: a token for the subject that owns the key
+    let owner = issuer_token("billing");
+    for _ in 0..3 {
+        assert_eq!(send(get("/per-user").bearer_auth(&owner)).await.status, 200);
+    }
+    send(get("/per-user").bearer_auth(&owner))
+        .await
+        .assert_problem(429, "rate-limited");
+    let r = send(get("/per-user").header("x-api-key", &key.key)).await;
+    assert_eq!(
+        r.status, 200,
+        "the token drained the key owner's budget: {}",
+        r.text
+    );
+}
+
+/// Finding 9, the shared store: every identity kind writes its own Redis key prefix, before
+/// the part a client controls.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_bucket_keys_are_namespaced_by_credential_kind() {
+    use shieldwall::rate::{Ident, RateKey};
+    let store = shieldwall::rate::redis::RedisStore::new("redis://127.0.0.1:1/").unwrap();
+    let key = |ident: Ident| {
+        store.key(
+            "GET /per-key#0",
+            &RateKey {
+                route: 0,
+                limit: 0,
+                ident,
+            },
+        )
+    };
+    let ip = std::net::IpAddr::from([10, 0, 0, 1]);
+    let keys = [
+        key(Ident::Subject("key:abc".into())),
+        key(Ident::ApiKey("abc".into())),
+        key(Ident::Subject("own:abc".into())),
+        key(Ident::KeyOwner("abc".into())),
+        key(Ident::Subject("usr:abc".into())),
+        key(Ident::Username("abc".into())),
+        key(Ident::Username("uip:10.0.0.1/abc".into())),
+        key(Ident::UsernameFrom("abc".into(), ip)),
+        key(Ident::Ip(ip)),
+        key(Ident::Global),
+    ];
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(distinct.len(), keys.len(), "{keys:#?}");
 }
 
 // ---------------------------------------------------------------- PyJWT interoperability

@@ -179,6 +179,8 @@ pub struct Shieldwall<S = ()> {
     backend: Backend,
     api_keys: Option<crate::auth::api_key::ApiKeys>,
     revocation: Option<crate::auth::revocation::TokenState>,
+    /// The token endpoint's issuer, to attach the API keys to (one call ends every credential).
+    token_issuer: Option<crate::auth::tokens::TokenIssuer>,
     harden: crate::hardening::Hardening,
     settings: crate::config::Settings,
     health: Option<crate::health::Health>,
@@ -228,6 +230,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             backend: Backend::Memory,
             api_keys: None,
             revocation: None,
+            token_issuer: None,
             health: None,
             harden: crate::hardening::Hardening::default(),
             settings: crate::config::Settings::default(),
@@ -331,12 +334,14 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
 
     /// Mount `POST /token` (OAuth2 password and refresh grants, see
     /// [`crate::auth::tokens`]), verify the access tokens it issues (unless a JWT
-    /// configuration was given), and honour its revocations.
+    /// configuration was given), and honour its revocations. With [`Shieldwall::api_keys`]
+    /// too, the issuer's `revoke_subject` also revokes the API keys the subject owns.
     pub fn tokens(mut self, endpoint: crate::auth::tokens::TokenEndpoint) -> Self {
         if self.jwt.is_none() {
             self.jwt = Some(endpoint.issuer().jwt());
         }
         self.revocation = Some(endpoint.issuer().token_state().clone());
+        self.token_issuer = Some(endpoint.issuer().clone());
         self.settings.issuers.push(endpoint.issuer().jwt());
         self.routes.push(endpoint.into_route());
         self
@@ -550,6 +555,10 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         let mut auth = Authenticators::default();
         if let Some(jwt) = &self.jwt {
             auth.jwt = Some(jwt.compile()?);
+        }
+        if let (Some(issuer), Some(keys)) = (&self.token_issuer, &self.api_keys) {
+            // TokenIssuer::revoke_subject then also revokes the subject's API keys.
+            issuer.attach_api_keys(keys.clone());
         }
         auth.api_keys = self.api_keys.take();
         auth.revocation = self.revocation.take();

@@ -257,9 +257,14 @@ impl CompiledRoute {
         fin.principal = Some(principal.clone());
         for limit in self.limits.iter().filter(|l| !l.per.is_pre_auth()) {
             // `per key` charges the credential: an API key's id, else the token's subject.
+            // Each credential kind is its own namespace (see `Ident`), so no token claim can
+            // name an API key's bucket.
             let ident = match (limit.per, principal.credential()) {
                 (Per::Key, crate::principal::Credential::ApiKey { id }) => {
-                    Ident::Subject(format!("key:{id}").into())
+                    Ident::ApiKey(id.as_str().into())
+                }
+                (_, crate::principal::Credential::ApiKey { .. }) => {
+                    Ident::KeyOwner(principal.subject_shared())
                 }
                 _ => Ident::Subject(principal.subject_shared()),
             };
@@ -292,6 +297,17 @@ async fn authorized(route: &CompiledRoute, p: &Principal, parts: &mut Parts) -> 
     }
 }
 
+/// One request charged by [`Finish::charge_extra`], to give back with [`Finish::refund`].
+#[derive(Debug)]
+pub(crate) struct Charge {
+    key: RateKey,
+    quota: Quota,
+    scope: String,
+    name: &'static str,
+    /// Taken by the instance's own store (the shared store was down).
+    local: bool,
+}
+
 /// Finishes a request that passed its policy: renders rejections in the error contract
 /// and stamps the RateLimit fields on every response.
 #[derive(Debug)]
@@ -315,28 +331,94 @@ impl Finish {
         }
     }
 
-    /// Charge a limit the route's code defines itself (the token endpoint's per-username
-    /// limit), through the same store, outage policy and headers as declared limits.
+    /// Charge a limit the route's code defines itself (the token endpoint's failed-login
+    /// limits), through the same store, outage policy and headers as declared limits.
+    /// `index` tells the route's own limits apart (count down from `u32::MAX`). The charge
+    /// can be given back with [`Finish::refund`].
     #[allow(clippy::result_large_err)] // the refusal is the response itself
     pub(crate) async fn charge_extra(
         &mut self,
+        index: u32,
         name: &'static str,
         scope: &str,
         quota: Quota,
         ident: Ident,
-    ) -> Result<(), Response> {
+    ) -> Result<Charge, Response> {
         let limit = CompiledLimit {
-            index: u32::MAX,
+            index,
             per: Per::User,
             quota,
             name,
             scope: scope.to_string(),
         };
-        self.charge(&limit, ident).await
+        let local = self.charge(&limit, ident.clone()).await?;
+        Ok(Charge {
+            key: RateKey {
+                route: self.route.index,
+                limit: index,
+                ident,
+            },
+            quota,
+            scope: limit.scope,
+            name,
+            local,
+        })
     }
 
+    /// Give back one request of a [`Finish::charge_extra`] charge, in the store that took
+    /// it. If the store cannot be reached the charge stays (stricter, never looser).
+    pub(crate) async fn refund(&mut self, charge: Charge) {
+        let rt = &self.route.runtime;
+        let now = rt.clock.now_nanos();
+        let given_back = if charge.local {
+            rt.store.refund(&charge.key, &charge.quota, now);
+            Ok(())
+        } else {
+            match &rt.backend {
+                Backend::Memory => {
+                    rt.store.refund(&charge.key, &charge.quota, now);
+                    Ok(())
+                }
+                #[cfg(feature = "redis")]
+                Backend::Redis(redis) => {
+                    redis
+                        .refund(&charge.scope, &charge.key, &charge.quota)
+                        .await
+                }
+                Backend::Custom(store) => {
+                    store
+                        .refund(&charge.scope, &charge.key, &charge.quota, now)
+                        .await
+                }
+            }
+        };
+        if let Err(e) = given_back {
+            tracing::debug!(target: "shieldwall::rate", error = %e, limit = charge.name, "a refund did not reach the rate store; the charge stays");
+            return;
+        }
+        // The RateLimit field reports the budget after the refund.
+        if let Some((_, d)) = self.decisions.iter_mut().find(|(n, _)| *n == charge.name) {
+            d.remaining = d.remaining.saturating_add(1);
+        }
+    }
+
+    /// The client address as per-IP limits key it: IPv6 masked to the app's prefix; the
+    /// shared unknown-peer bucket when the server did not record the peer.
+    pub(crate) fn client_rate_ip(&self) -> std::net::IpAddr {
+        let rt = &self.route.runtime;
+        match self.ip {
+            Some(ip) => client_ip::rate_ident(ip, rt.ipv6_prefix),
+            None => match rt.unknown_peer() {
+                Ident::Ip(ip) => ip,
+                _ => std::net::IpAddr::from([0u8, 0, 0, 0]),
+            },
+        }
+    }
+
+    /// Charge one request; `Ok(true)` when the instance's own store answered in place of
+    /// the unreachable shared one (the outage fallback).
     #[allow(clippy::result_large_err)] // the refusal is the response itself
-    async fn charge(&mut self, limit: &CompiledLimit, ident: Ident) -> Result<(), Response> {
+    async fn charge(&mut self, limit: &CompiledLimit, ident: Ident) -> Result<bool, Response> {
         let rt = &self.route.runtime;
         let key = RateKey {
             route: self.route.index,
@@ -353,16 +435,19 @@ impl Finish {
                     .await
             }
         };
-        let d = match shared {
-            Ok(d) => d,
+        let (d, local) = match shared {
+            Ok(d) => (d, false),
             Err(_) => match self.route.on_outage {
                 OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
-                OnOutage::LocalFallback => rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
+                OnOutage::LocalFallback => (
+                    rt.store.check(&key, &limit.quota, rt.clock.now_nanos()),
+                    true,
+                ),
             },
         };
         self.decisions.push((limit.name, d));
         if d.allowed {
-            Ok(())
+            Ok(local)
         } else {
             Audit::RateLimited {
                 route: self.route.policy.handler,

@@ -68,6 +68,16 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     fn insert(&self, record: ApiKeyRecord) -> Result<(), KeyStoreError>;
     /// Mark a key revoked; false if there is no such key.
     fn revoke(&self, id: &str) -> Result<bool, KeyStoreError>;
+    /// Mark every key of `owner` revoked; how many were not revoked yet. Used when every
+    /// credential of a user is ended (`TokenIssuer::revoke_subject`). The default refuses,
+    /// so that call reports that it could not end the keys rather than silently leaving
+    /// them working.
+    fn revoke_owner(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        let _ = owner;
+        Err(KeyStoreError::Backend(
+            "this ApiKeyStore does not implement revoke_owner".into(),
+        ))
+    }
 }
 
 /// Keys in memory (tests, single-process apps).
@@ -102,6 +112,15 @@ impl ApiKeyStore for MemoryKeyStore {
     fn revoke(&self, id: &str) -> Result<bool, KeyStoreError> {
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         Ok(keys.get_mut(id).map(|r| r.revoked = true).is_some())
+    }
+    fn revoke_owner(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for r in keys.values_mut().filter(|r| r.owner == owner && !r.revoked) {
+            r.revoked = true;
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -219,6 +238,15 @@ impl ApiKeyStore for SqliteKeyStore {
             )
             .map_err(backend)?;
         Ok(n > 0)
+    }
+
+    fn revoke_owner(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.execute(
+            "UPDATE shieldwall_api_keys SET revoked = 1 WHERE owner = ?1 AND revoked = 0",
+            [owner],
+        )
+        .map_err(backend)
     }
 }
 
@@ -362,6 +390,11 @@ impl ApiKeys {
         self.store.revoke(id)
     }
 
+    /// Revoke every key `owner` has; how many were still live.
+    pub fn revoke_owner(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        self.store.revoke_owner(owner)
+    }
+
     /// Authenticate a presented key.
     pub fn verify(&self, presented: &[u8]) -> Result<Principal, Rejection> {
         if presented.len() > MAX_KEY_LEN {
@@ -462,5 +495,22 @@ mod tests {
         assert_eq!(p.scopes(), ["x"]);
         assert!(keys.revoke(&k.id).unwrap());
         assert!(keys.verify(k.key.as_bytes()).is_err());
+        revoke_owner_ends_only_that_owners_keys(keys);
+    }
+
+    fn revoke_owner_ends_only_that_owners_keys(keys: ApiKeys) {
+        let a1 = keys.create(NewKey::new("alice")).unwrap();
+        let a2 = keys.create(NewKey::new("alice")).unwrap();
+        let b = keys.create(NewKey::new("bob")).unwrap();
+        assert_eq!(keys.revoke_owner("alice").unwrap(), 2);
+        assert_eq!(keys.revoke_owner("alice").unwrap(), 0);
+        assert!(keys.verify(a1.key.as_bytes()).is_err());
+        assert!(keys.verify(a2.key.as_bytes()).is_err());
+        assert!(keys.verify(b.key.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn memory_store_revokes_by_owner() {
+        revoke_owner_ends_only_that_owners_keys(ApiKeys::new(MemoryKeyStore::new()));
     }
 }

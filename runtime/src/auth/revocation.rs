@@ -161,6 +161,22 @@ impl TokenState {
             .await
     }
 
+    /// When `subject` was last revoked ([`TokenState::revoke_subject`]), in Unix seconds: every
+    /// token of it issued in that second or before is refused.
+    pub async fn subject_revoked_at(&self, subject: &str) -> Result<Option<u64>, StoreError> {
+        let key = Self::k("sub", subject);
+        let value = match &self.backend {
+            Backend::Memory(m) => m.lock().unwrap_or_else(|e| e.into_inner()).get(&key, now()),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(key);
+                r.query::<Option<String>>(cmd).await?
+            }
+        };
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
     /// Whether a token with these claims is revoked.
     pub async fn is_revoked(
         &self,
@@ -295,7 +311,9 @@ mod tests {
         assert!(!s.is_revoked(Some("j"), None, "u", Some(1)).await.unwrap());
         s.revoke_jti("j", 60).await.unwrap();
         assert!(s.is_revoked(Some("j"), None, "u", Some(1)).await.unwrap());
+        assert_eq!(s.subject_revoked_at("v").await.unwrap(), None);
         s.revoke_subject("v", 60).await.unwrap();
+        assert!(s.subject_revoked_at("v").await.unwrap().is_some());
         assert!(s.is_revoked(None, None, "v", Some(1)).await.unwrap());
         assert!(
             !s.is_revoked(None, None, "v", Some(now() + 10))

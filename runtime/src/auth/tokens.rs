@@ -27,17 +27,61 @@
 //!   starts a *family*; every refresh rotates it (the presented token stops working and a
 //!   new one is issued). Presenting an older token of the family again is a reuse — a sign
 //!   the token was stolen — and revokes the whole family, including its access tokens.
-//! - **Brute force**: the endpoint is a `login` route limited per IP (20/min) and per
-//!   username (5/min); unknown users and wrong passwords get the same `invalid_grant` answer
-//!   after the same Argon2 work.
+//! - **A refresh is checked like an access token, and more.** The presented refresh token
+//!   goes through the same revocation checks as an access token (its `jti`, its family, its
+//!   subject with the time it was issued), so [`TokenIssuer::revoke_subject`] ends the
+//!   subject's refresh families too. Then the account is looked up again: a subject the
+//!   [`UserStore`] no longer has is refused (`invalid_grant`) and its family revoked.
+//! - **Families are bound to the account, not its name.** Each [`UserRecord`] has a
+//!   *security stamp* (ASP.NET Core Identity's model): a random value the store replaces
+//!   when the account's credentials change — password change, deletion and re-creation.
+//!   Every refresh token of a family carries a keyed digest of the stamp it was issued
+//!   under (an HMAC with the issuer's secret: the token shows nothing of the stamp), and a
+//!   refresh under another stamp is refused and the family revoked. A new account
+//!   registered under a deleted account's name therefore never inherits its sessions.
+//! - **Scope travels with the family** (RFC 6749 §6). The scope granted at login is in
+//!   every refresh token of the family; a refresh may ask for less (`scope=`), never for
+//!   more (`invalid_scope`, and the token is not spent), and scopes the user has lost since
+//!   are dropped. The new access token carries the user's current roles.
+//! - **Password change** ([`TokenEndpoint::change_password`]): checks the current password,
+//!   stores the new hash with a new stamp ([`UserStore::set_password`]), ends every session
+//!   of the account (refresh families through the stamp, access tokens through a subject
+//!   revocation) and returns a fresh pair to the caller, who stays logged in.
+//! - **One call ends every credential** of a user: [`TokenIssuer::revoke_subject`] revokes
+//!   every access and refresh token issued to the subject so far and, when the app has API
+//!   keys ([`crate::app::Shieldwall::api_keys`] next to `tokens`), marks every API key the
+//!   subject owns revoked in the key store (a key's owner is its principal's subject, so
+//!   those keys are credentials of the same user). Key revocation is permanent; token
+//!   revocation holds until the tokens would have expired anyway. It ends credentials, it
+//!   does not ban: a login after it works (the issuer waits out the second of the
+//!   revocation, as token times are in whole seconds).
+//! - **Brute force** (OWASP Authentication Cheat Sheet): the endpoint is a `login` route
+//!   limited per IP (20 requests a minute). Failed logins are counted twice: per (username,
+//!   client address) — the tight limit, 5 a minute — and per username from every address
+//!   together — a looser ceiling, 50 an hour (see [`TokenEndpoint::failed_logins_per_client`],
+//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing, so an
+//!   attacker guessing alice's password from one address locks out that address only, not
+//!   alice. The trade-off: an attacker with many addresses can still spend the ceiling and
+//!   keep alice out until it refills, which is the price of capping distributed guessing at
+//!   50 an hour rather than 5 a minute per address. Each attempt is charged *before* Argon2
+//!   runs and refunded afterwards unless it failed, in one atomic step per store (memory or
+//!   Redis), so 100 guesses fired at once get exactly the budget of verifications, not 100.
+//!   The budgets belong to the account the [`UserStore`] resolves (its subject), so a store
+//!   that forgives case or spaces does not give each spelling of a name its own budget; an
+//!   unknown name is counted under its lower-cased spelling. Unknown users and wrong
+//!   passwords get the same `invalid_grant` answer after the same Argon2 work.
+//! - **Argon2 off the async workers**: passwords are verified on tokio's blocking pool,
+//!   at most half the cores at once; a login that waits more than 2 s for its turn is
+//!   answered 503 `temporarily_unavailable` (see [`super::passwords`],
+//!   [`TokenEndpoint::passwords`]).
 //! - **Errors** follow RFC 6749 §5.2 (`{"error": "invalid_grant", ...}`, 400), the one
 //!   place where shieldwall answers in a format other than problem+json, because OAuth2
 //!   clients parse exactly that.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -47,13 +91,15 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
+use super::api_key::{ApiKeys, KeyStoreError};
 use super::jwt::{Jwt, JwtKey};
-use super::passwords::Passwords;
+use super::passwords::{PasswordError, Passwords};
 use super::revocation::{Rotation, TokenState};
 use crate::policy::{Access, Method, OnOutage, Per, Policy, Rate};
-use crate::principal::Principal;
-use crate::rate::{Ident, Quota};
+use crate::principal::{Credential, Principal};
+use crate::rate::{Ident, Quota, StoreError};
 use crate::route::{Guard, SecureRoute};
 
 /// A boxed future, for the object-safe [`UserStore`].
@@ -70,6 +116,14 @@ pub struct UserRecord {
     pub roles: Vec<String>,
     /// Scopes the user may request.
     pub scopes: Vec<String>,
+    /// The account's security stamp: a random value ([`new_security_stamp`]) that the store
+    /// replaces whenever the account's credentials change — password change, deletion and
+    /// re-creation (a new account under an old name gets a new stamp), "log out everywhere".
+    /// A refresh family remembers the stamp it was issued under and dies when the account's
+    /// stamp differs. Empty: the password hash stands in (it changes with the password and,
+    /// its salt being random, with re-creation), which is the least a store without a stamp
+    /// column gets.
+    pub security_stamp: String,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -94,6 +148,40 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
         self.find(subject)
     }
+
+    /// Store a new password hash and security stamp for the user with this subject, for
+    /// [`TokenEndpoint::change_password`]; `Ok(false)` when there is no such user. Both must
+    /// be written together (one statement or transaction). The default refuses, so a store
+    /// that does not implement it cannot change passwords through the library.
+    fn set_password<'a>(
+        &'a self,
+        subject: &'a str,
+        password_hash: &'a str,
+        security_stamp: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        let _ = (subject, password_hash, security_stamp);
+        Box::pin(std::future::ready(Err(
+            "this UserStore does not implement set_password".to_string(),
+        )))
+    }
+}
+
+/// A fresh security stamp (128 random bits, URL-safe base64) for [`UserRecord::security_stamp`]:
+/// store one when an account is created and replace it whenever its credentials change.
+pub fn new_security_stamp() -> String {
+    random_id()
+}
+
+/// Why [`TokenIssuer::revoke_subject`] could not end every credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevokeError {
+    /// The token state store failed: tokens are not revoked.
+    #[error("the token state store failed: {0}")]
+    Tokens(#[from] StoreError),
+    /// Tokens are revoked, but the API key store failed: keys may still work.
+    #[error("tokens revoked, but the API keys were not: {0}")]
+    ApiKeys(#[from] KeyStoreError),
 }
 
 /// Why a token could not be issued (RFC 6749 §5.2 codes).
@@ -190,6 +278,9 @@ pub struct TokenIssuer {
     access_ttl: Duration,
     refresh_ttl: Duration,
     state: TokenState,
+    /// The app's API keys, for [`TokenIssuer::revoke_subject`]; shared by every clone, so the
+    /// app builder can attach them after the app kept its own clone.
+    api_keys: Arc<OnceLock<ApiKeys>>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -201,6 +292,9 @@ impl std::fmt::Debug for TokenIssuer {
     }
 }
 
+/// A refresh token's claims. `scope` (granted at login, narrowed since) and `sst` (keyed
+/// digest of the account's security stamp) travel with the family; tokens without them
+/// (issued by earlier versions) do not decode and are refused.
 #[derive(Serialize, Deserialize)]
 struct RefreshClaims {
     iss: String,
@@ -211,7 +305,12 @@ struct RefreshClaims {
     jti: String,
     fam: String,
     token_use: String,
+    scope: String,
+    sst: String,
 }
+
+/// Domain separation for the stamp digest.
+const STAMP_CONTEXT: &[u8] = b"shieldwall/refresh-family/security-stamp/v1\0";
 
 impl TokenIssuer {
     /// Sign with HS256 and this secret (at least 32 bytes, checked when the app builds).
@@ -223,6 +322,7 @@ impl TokenIssuer {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(14 * 86_400),
             state: TokenState::memory(),
+            api_keys: Arc::new(OnceLock::new()),
         }
     }
     /// The `iss` claim.
@@ -255,6 +355,16 @@ impl TokenIssuer {
     pub fn token_state(&self) -> &TokenState {
         &self.state
     }
+    /// The app's API keys, so that [`TokenIssuer::revoke_subject`] also revokes the keys a
+    /// subject owns. `Shieldwall::build` attaches the app's keys by itself when both
+    /// `api_keys` and `tokens` are configured; the first keys attached stay.
+    pub fn api_keys(self, keys: ApiKeys) -> Self {
+        self.attach_api_keys(keys);
+        self
+    }
+    pub(crate) fn attach_api_keys(&self, keys: ApiKeys) {
+        let _ = self.api_keys.set(keys);
+    }
 
     /// The verifier configuration that accepts exactly the access tokens issued here.
     pub fn jwt(&self) -> Jwt {
@@ -286,67 +396,131 @@ impl TokenIssuer {
         jsonwebtoken::encode(&h, &claims, &self.key()?).map_err(|_| TokenError::Server)
     }
 
-    fn refresh(&self, sub: &str, fam: &str, jti: &str) -> Result<String, TokenError> {
+    fn refresh_token(
+        &self,
+        user: &UserRecord,
+        scope: &str,
+        fam: &str,
+        jti: &str,
+    ) -> Result<String, TokenError> {
         let now = unix_now();
         let claims = RefreshClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: sub.into(),
+            sub: user.subject.clone(),
             iat: now,
             exp: now + self.refresh_ttl.as_secs(),
             jti: jti.into(),
             fam: fam.into(),
             token_use: "refresh".into(),
+            scope: scope.into(),
+            sst: self.stamp_digest(user)?,
         };
         let mut h = Header::new(Algorithm::HS256);
         h.typ = Some("rt+jwt".into());
         jsonwebtoken::encode(&h, &claims, &self.key()?).map_err(|_| TokenError::Server)
     }
 
+    /// The keyed digest of the account's security stamp that a family carries: HMAC-SHA256
+    /// with the issuer's secret over the subject and the stamp (the password hash when the
+    /// stamp is empty), truncated to 128 bits.
+    fn stamp_digest(&self, user: &UserRecord) -> Result<String, TokenError> {
+        use hmac::{KeyInit, Mac};
+        let stamp = if user.security_stamp.is_empty() {
+            &user.password_hash
+        } else {
+            &user.security_stamp
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret)
+            .map_err(|_| TokenError::Server)?;
+        mac.update(STAMP_CONTEXT);
+        mac.update(user.subject.as_bytes());
+        mac.update(b"\0");
+        mac.update(stamp.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]))
+    }
+
     fn response(
         &self,
-        sub: &str,
-        roles: &[String],
+        user: &UserRecord,
         scope: &str,
         fam: &str,
         refresh_jti: &str,
     ) -> Result<TokenResponse, TokenError> {
         Ok(TokenResponse {
-            access_token: self.access(sub, roles, scope, fam)?,
+            access_token: self.access(&user.subject, &user.roles, scope, fam)?,
             token_type: "Bearer".into(),
             expires_in: self.access_ttl.as_secs(),
-            refresh_token: self.refresh(sub, fam, refresh_jti)?,
+            refresh_token: self.refresh_token(user, scope, fam, refresh_jti)?,
             scope: scope.into(),
         })
     }
 
     /// Issue tokens for an authenticated user, starting a new refresh family. `scope`
     /// (space separated) must be a subset of the user's scopes; `None` grants them all.
+    /// The family is bound to the user's security stamp and carries the granted scope.
     pub async fn issue(
         &self,
         user: &UserRecord,
         scope: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let scope = granted_scope(&user.scopes, scope)?;
+        self.start_family(user, &scope).await
+    }
+
+    async fn start_family(
+        &self,
+        user: &UserRecord,
+        scope: &str,
+    ) -> Result<TokenResponse, TokenError> {
+        self.after_revocation(&user.subject).await?;
         let fam = random_id();
         let jti = random_id();
         self.state
             .start_family(&fam, &jti, self.refresh_ttl.as_secs())
             .await
             .map_err(|_| TokenError::Unavailable)?;
-        let roles = user.roles.clone();
-        let mut res = self.response(&user.subject, &roles, &scope, &fam, &jti)?;
-        // The family's roles and scope travel in the refresh token's family record only
-        // implicitly: a refresh re-reads them from the user store.
-        res.scope = scope;
-        Ok(res)
+        self.response(user, scope, &fam, &jti)
     }
 
-    /// Verify a refresh token and rotate its family. Reusing an old token revokes the family.
-    pub async fn rotate(
-        &self,
-        refresh_token: &str,
-    ) -> Result<(String, String, String), TokenError> {
+    /// Token times are whole seconds and a subject revocation refuses every token issued in
+    /// its second or before, so a token issued in that second would be born revoked: wait
+    /// for the next second. More than about two seconds ahead means the instances' clocks
+    /// disagree; then answer 503 rather than issue tokens that would be refused.
+    async fn after_revocation(&self, subject: &str) -> Result<(), TokenError> {
+        let Some(at) = self
+            .state
+            .subject_revoked_at(subject)
+            .await
+            .map_err(|_| TokenError::Unavailable)?
+        else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + Duration::from_millis(2_100);
+        loop {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            if now.as_secs() > at {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                tracing::error!(
+                    target: "shieldwall::auth",
+                    subject,
+                    "a subject revocation is dated ahead of this instance's clock; are the clocks synchronised?"
+                );
+                return Err(TokenError::Unavailable);
+            }
+            let into_second = Duration::from_nanos(u64::from(now.subsec_nanos()));
+            tokio::time::sleep(Duration::from_millis(1_001).saturating_sub(into_second)).await;
+        }
+    }
+
+    /// Decode a refresh token: signature, `typ: rt+jwt`, `iss`, `aud`, `exp` (no leeway),
+    /// `token_use: refresh`, and the family's scope and stamp digest.
+    fn decode_refresh(&self, refresh_token: &str) -> Result<RefreshClaims, TokenError> {
         let header =
             jsonwebtoken::decode_header(refresh_token).map_err(|_| TokenError::InvalidGrant)?;
         if !header
@@ -364,14 +538,58 @@ impl TokenIssuer {
         let key = DecodingKey::from_secret(&self.secret).map_err(|_| TokenError::Server)?;
         let data = jsonwebtoken::decode::<RefreshClaims>(refresh_token, &key, &v)
             .map_err(|_| TokenError::InvalidGrant)?;
-        let c = data.claims;
-        if c.token_use != "refresh" {
+        if data.claims.token_use != "refresh" {
             return Err(TokenError::InvalidGrant);
         }
+        Ok(data.claims)
+    }
+
+    /// The refresh grant: verify `refresh_token`, run the access-token revocation checks on
+    /// it (jti, family, subject with its `iat`), look the account up in `users` and compare
+    /// its security stamp with the family's, keep or narrow the family's scope (`scope`,
+    /// space separated; more than the family holds is `invalid_scope`), then rotate the
+    /// family. A revoked token, a vanished or re-created account, and a reused token each
+    /// revoke the family. Nothing is spent before every check has passed, so a refusal for
+    /// `invalid_scope` or an unreachable store leaves the token usable.
+    pub async fn refresh(
+        &self,
+        users: &dyn UserStore,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, TokenError> {
+        let c = self.decode_refresh(refresh_token)?;
+        match self
+            .state
+            .is_revoked(Some(&c.jti), Some(&c.fam), &c.sub, Some(c.iat))
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => return Err(self.refuse_family(&c, "revoked").await),
+            Err(_) => return Err(TokenError::Unavailable),
+        }
+        let user = users.find_subject(&c.sub).await.map_err(|e| {
+            tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
+            TokenError::Unavailable
+        })?;
+        let user = match user {
+            Some(u) if u.subject == c.sub => u,
+            _ => return Err(self.refuse_family(&c, "the account no longer exists").await),
+        };
+        let stamp_matches: bool = self
+            .stamp_digest(&user)?
+            .as_bytes()
+            .ct_eq(c.sst.as_bytes())
+            .into();
+        if !stamp_matches {
+            return Err(self
+                .refuse_family(&c, "the account's security stamp changed")
+                .await);
+        }
+        let scope = refreshed_scope(&c.scope, scope, &user.scopes)?;
         let new_jti = random_id();
         let ttl = c.exp.saturating_sub(unix_now()).max(1);
         match self.state.rotate(&c.fam, &c.jti, &new_jti, ttl).await {
-            Ok(Rotation::Rotated) => Ok((c.sub, c.fam, new_jti)),
+            Ok(Rotation::Rotated) => self.response(&user, &scope, &c.fam, &new_jti),
             Ok(Rotation::Reused) => {
                 tracing::warn!(
                     target: "shieldwall::audit",
@@ -388,6 +606,25 @@ impl TokenIssuer {
             Ok(Rotation::Unknown) => Err(TokenError::InvalidGrant),
             Err(_) => Err(TokenError::Unavailable),
         }
+    }
+
+    /// Refuse a refresh and revoke its family (with its access tokens).
+    async fn refuse_family(&self, c: &RefreshClaims, reason: &'static str) -> TokenError {
+        tracing::warn!(
+            target: "shieldwall::audit",
+            event = "refresh_refused",
+            subject = %c.sub,
+            reason,
+            "a refresh was refused: its family is revoked"
+        );
+        if let Err(e) = self
+            .state
+            .revoke_family(&c.fam, self.refresh_ttl.as_secs())
+            .await
+        {
+            tracing::error!(target: "shieldwall::auth", error = %e, "could not revoke a refused family");
+        }
+        TokenError::InvalidGrant
     }
 
     /// Revoke the presented access token and its refresh family (logout).
@@ -411,11 +648,32 @@ impl TokenIssuer {
         Ok(())
     }
 
-    /// Revoke every token issued to `subject` so far (admin revoke).
-    pub async fn revoke_subject(&self, subject: &str) -> Result<(), crate::rate::StoreError> {
-        self.state
-            .revoke_subject(subject, self.refresh_ttl.as_secs())
-            .await
+    /// End every credential of `subject` — the one call an admin needs: every access and
+    /// refresh token issued to it so far (refresh families included) and, when API keys are
+    /// attached ([`TokenIssuer::api_keys`]; `Shieldwall::build` does it), every API key the
+    /// subject owns, marked revoked in the key store for good. Tokens are revoked first; a
+    /// key-store failure is reported as [`RevokeError::ApiKeys`] after that.
+    pub async fn revoke_subject(&self, subject: &str) -> Result<(), RevokeError> {
+        self.end_sessions(subject).await?;
+        let keys = match self.api_keys.get() {
+            Some(keys) => keys.revoke_owner(subject)?,
+            None => 0,
+        };
+        tracing::info!(
+            target: "shieldwall::audit",
+            event = "subject_revoked",
+            subject,
+            api_keys = keys,
+            "every credential of the subject is revoked"
+        );
+        Ok(())
+    }
+
+    /// Revoke every token issued to `subject` so far (not its API keys): the marker lives
+    /// as long as the longest-lived token issued before it.
+    async fn end_sessions(&self, subject: &str) -> Result<(), StoreError> {
+        let ttl = self.refresh_ttl.max(self.access_ttl).as_secs();
+        self.state.revoke_subject(subject, ttl).await
     }
 }
 
@@ -433,12 +691,62 @@ fn granted_scope(user_scopes: &[String], requested: Option<&str>) -> Result<Stri
     }
 }
 
-/// The `POST /token` endpoint (password and refresh-token grants).
+/// The scope of a refreshed family: the requested scopes (all of the family's when none are
+/// requested), each of which the family must hold (RFC 6749 §6: never more than originally
+/// granted), less any the user no longer has.
+fn refreshed_scope(
+    family: &str,
+    requested: Option<&str>,
+    user_scopes: &[String],
+) -> Result<String, TokenError> {
+    let held: Vec<&str> = family.split(' ').filter(|s| !s.is_empty()).collect();
+    let wanted: Vec<&str> = match requested.map(str::trim).filter(|s| !s.is_empty()) {
+        None => held.clone(),
+        Some(req) => {
+            let wanted: Vec<&str> = req.split(' ').filter(|s| !s.is_empty()).collect();
+            if !wanted.iter().all(|w| held.contains(w)) {
+                return Err(TokenError::InvalidScope);
+            }
+            wanted
+        }
+    };
+    Ok(wanted
+        .into_iter()
+        .filter(|w| user_scopes.iter().any(|s| s == w))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// The `POST /token` endpoint (password and refresh-token grants). Cloning it is cheap and
+/// shares the user store, so the app can keep a clone for
+/// [`TokenEndpoint::change_password`] after mounting it.
+#[derive(Clone)]
 pub struct TokenEndpoint {
     issuer: TokenIssuer,
     users: Arc<dyn UserStore>,
     passwords: Passwords,
+    /// Failed logins per (username, client address).
+    per_client: Quota,
+    /// Failed logins per username, from every address together.
     per_username: Quota,
+}
+
+/// The failed-login limits' bucket names: route-local limit indices (counting down from
+/// `u32::MAX`, clear of declared limits), stable store scopes, and RateLimit field names.
+const FAILED_PER_CLIENT: (u32, &str, &str) = (
+    u32::MAX,
+    "POST /token#failed-per-client",
+    "failed-logins-per-client",
+);
+const FAILED_PER_USERNAME: (u32, &str, &str) = (
+    u32::MAX - 1,
+    "POST /token#failed-per-username",
+    "failed-logins-per-username",
+);
+
+fn quota(count: u32, period: Duration) -> Quota {
+    let count = count.max(1);
+    Quota::new(count, period.as_secs().max(1), count)
 }
 
 impl std::fmt::Debug for TokenEndpoint {
@@ -484,13 +792,33 @@ impl TokenEndpoint {
             issuer,
             users: Arc::new(users),
             passwords: Passwords::new(),
-            per_username: Quota::new(5, 60, 5),
+            per_client: quota(5, Duration::from_secs(60)),
+            per_username: quota(50, Duration::from_secs(3600)),
         }
     }
 
-    /// Attempts per username per minute (default 5).
-    pub fn per_username_per_minute(mut self, n: u32) -> Self {
-        self.per_username = Quota::new(n.max(1), 60, n.max(1));
+    /// Failed logins allowed for one username from one client address (IPv6 by its
+    /// prefix): `count` per `period`, all at once at most (default 5 a minute). This is the
+    /// tight limit against guessing; an attacker spending it locks out only their own
+    /// address. Successful logins cost nothing.
+    pub fn failed_logins_per_client(mut self, count: u32, period: Duration) -> Self {
+        self.per_client = quota(count, period);
+        self
+    }
+
+    /// Failed logins allowed for one username from every address together: `count` per
+    /// `period` (default 50 an hour). The ceiling against guessing spread over many
+    /// addresses; once spent, the username cannot log in from anywhere until it refills —
+    /// the price of the ceiling (see the module docs).
+    pub fn failed_logins_per_username(mut self, count: u32, period: Duration) -> Self {
+        self.per_username = quota(count, period);
+        self
+    }
+
+    /// The password hasher (default [`Passwords::new`]: Argon2id, off the async workers,
+    /// within the process-wide concurrency bound and a 2 s queue deadline).
+    pub fn passwords(mut self, passwords: Passwords) -> Self {
+        self.passwords = passwords;
         self
     }
 
@@ -530,23 +858,72 @@ impl TokenEndpoint {
                 let (Some(username), Some(password)) = (form.username, form.password) else {
                     return fin.finish(TokenError::InvalidRequest.into_response());
                 };
-                let ident = Ident::Subject(format!("user:{}", username.to_lowercase()).into());
-                if let Err(res) = fin
+                // The budgets belong to the account the store resolves (a store that forgives
+                // case or spaces must not give each spelling its own budget), else to the
+                // name as typed, lower-cased. The lookup is cheap next to Argon2.
+                let user = match self.users.find(&username).await {
+                    Ok(user) => user,
+                    Err(e) => {
+                        tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
+                        return fin.finish(TokenError::Unavailable.into_response());
+                    }
+                };
+                let name: Arc<str> = match &user {
+                    Some(u) => u.subject.as_str().into(),
+                    None => username.to_lowercase().into(),
+                };
+                // Failures are what is counted, but each attempt is charged *before* its
+                // password is verified and refunded when it was not a failure: concurrent
+                // guesses can never get more verifications than the budget.
+                let ip = fin.client_rate_ip();
+                let (index, scope, label) = FAILED_PER_CLIENT;
+                let per_client = match fin
                     .charge_extra(
-                        "5/min per username",
-                        "POST /token#username",
-                        self.per_username,
-                        ident,
+                        index,
+                        label,
+                        scope,
+                        self.per_client,
+                        Ident::UsernameFrom(name.clone(), ip),
                     )
                     .await
                 {
-                    return res;
-                }
-                self.password_grant(&username, &password, form.scope.as_deref())
+                    Ok(c) => c,
+                    Err(res) => return res,
+                };
+                let (index, scope, label) = FAILED_PER_USERNAME;
+                let per_username = match fin
+                    .charge_extra(
+                        index,
+                        label,
+                        scope,
+                        self.per_username,
+                        Ident::Username(name),
+                    )
                     .await
+                {
+                    Ok(c) => c,
+                    Err(res) => {
+                        fin.refund(per_client).await;
+                        return res;
+                    }
+                };
+                let result = self
+                    .password_grant(user, &password, form.scope.as_deref())
+                    .await;
+                // Only a wrong password (or an unknown user) is a failure. A right password
+                // with a bad scope, or a login shed before Argon2 ran, gives the charge back.
+                if !matches!(result, Err(TokenError::InvalidGrant)) {
+                    fin.refund(per_client).await;
+                    fin.refund(per_username).await;
+                }
+                result
             }
             Some("refresh_token") => match form.refresh_token {
-                Some(rt) => self.refresh_grant(&rt).await,
+                Some(rt) => {
+                    self.issuer
+                        .refresh(self.users.as_ref(), &rt, form.scope.as_deref())
+                        .await
+                }
                 None => Err(TokenError::InvalidRequest),
             },
             Some(_) => Err(TokenError::UnsupportedGrantType),
@@ -561,18 +938,20 @@ impl TokenEndpoint {
 
     async fn password_grant(
         &self,
-        username: &str,
+        user: Option<UserRecord>,
         password: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
-        let user = self.users.find(username).await.map_err(|e| {
-            tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
-            TokenError::Unavailable
-        })?;
-        // Same Argon2 work for unknown users and wrong passwords; same answer.
+        // Same Argon2 work for unknown users and wrong passwords; same answer. The work runs
+        // on the blocking pool, within the hasher's concurrency bound.
         let ok = self
             .passwords
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()));
+            .verify_async(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await
+            .map_err(|e| {
+                tracing::warn!(target: "shieldwall::auth", error = %e, "login shed: password hashing saturated");
+                TokenError::Unavailable
+            })?;
         match (ok, user) {
             (true, Some(user)) => self.issuer.issue(&user, scope).await,
             _ => {
@@ -582,18 +961,141 @@ impl TokenEndpoint {
         }
     }
 
-    async fn refresh_grant(&self, refresh_token: &str) -> Result<TokenResponse, TokenError> {
-        let (sub, fam, new_jti) = self.issuer.rotate(refresh_token).await?;
-        // Roles and scopes are re-read so that a demoted user's next access token says so.
+    /// Change the password of the account `principal` (authenticated by an access token
+    /// from this issuer) is logged in to. The current password is verified first; then the
+    /// new hash is stored with a new security stamp ([`UserStore::set_password`]), every
+    /// session of the account ends — its refresh families through the stamp, its access
+    /// tokens (the caller's included) through a subject revocation — and the caller gets a
+    /// fresh pair in a new family, with no more scope than its token carried. Both Argon2
+    /// computations run off the async workers. Mount it on a route with a tight per-user
+    /// rate limit: a stolen access token must not become a password oracle.
+    ///
+    /// Errors: [`TokenError::InvalidGrant`] for a wrong current password, an account that no
+    /// longer exists or a principal that did not authenticate with a token;
+    /// [`TokenError::InvalidRequest`] for a new password that is empty or longer than
+    /// [`super::passwords::MAX_PASSWORD_BYTES`] (the app checks its own policy before);
+    /// [`TokenError::Unavailable`] when the store, the token state or the hasher is
+    /// unavailable (a store without `set_password` included).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<TokenResponse, TokenError> {
+        if !matches!(principal.credential(), Credential::Jwt) {
+            return Err(TokenError::InvalidGrant);
+        }
+        let subject = principal.subject();
         let user = self
             .users
-            .find_subject(&sub)
+            .find_subject(subject)
+            .await
+            .map_err(|e| {
+                tracing::error!(target: "shieldwall::auth", error = %e, "user store failed");
+                TokenError::Unavailable
+            })?
+            .filter(|u| u.subject == subject);
+        let ok = self
+            .passwords
+            .verify_async(
+                current_password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
             .await
             .map_err(|_| TokenError::Unavailable)?;
-        let (roles, scope) = match user {
-            Some(u) if u.subject == sub => (u.roles, u.scopes.join(" ")),
-            _ => (Vec::new(), String::new()),
+        let Some(mut user) = user.filter(|_| ok) else {
+            tracing::info!(target: "shieldwall::audit", event = "password_change_refused", subject);
+            return Err(TokenError::InvalidGrant);
         };
-        self.issuer.response(&sub, &roles, &scope, &fam, &new_jti)
+        let hash = self
+            .passwords
+            .hash_async(new_password)
+            .await
+            .map_err(|e| match e {
+                PasswordError::BadLength => TokenError::InvalidRequest,
+                PasswordError::Busy => TokenError::Unavailable,
+                _ => TokenError::Server,
+            })?;
+        let stamp = new_security_stamp();
+        match self.users.set_password(subject, &hash, &stamp).await {
+            Ok(true) => {}
+            Ok(false) => return Err(TokenError::InvalidGrant),
+            Err(e) => {
+                tracing::error!(target: "shieldwall::auth", error = %e, "storing the new password failed");
+                return Err(TokenError::Unavailable);
+            }
+        }
+        // The password is changed: from here on a failure leaves the other sessions to end
+        // at their next refresh (the stamp changed) instead of now.
+        if let Err(e) = self.issuer.end_sessions(subject).await {
+            tracing::error!(target: "shieldwall::auth", error = %e, "password changed, but its sessions could not be revoked");
+            return Err(TokenError::Unavailable);
+        }
+        tracing::info!(target: "shieldwall::audit", event = "password_changed", subject);
+        user.password_hash = hash;
+        user.security_stamp = stamp;
+        let scope = principal
+            .scopes()
+            .iter()
+            .filter(|s| user.scopes.contains(s))
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.issuer.start_family(&user, &scope).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_refresh_keeps_or_narrows_the_family_scope() {
+        let user = scopes(&["a", "b", "c"]);
+        assert_eq!(refreshed_scope("a b", None, &user).unwrap(), "a b");
+        assert_eq!(refreshed_scope("a b", Some(" b "), &user).unwrap(), "b");
+        assert_eq!(
+            refreshed_scope("a b", Some("a c"), &user),
+            Err(TokenError::InvalidScope),
+            "c was not granted to the family, though the user has it"
+        );
+        assert_eq!(
+            refreshed_scope("", Some("a"), &user),
+            Err(TokenError::InvalidScope)
+        );
+        assert_eq!(refreshed_scope("", None, &user).unwrap(), "");
+        // a scope the user lost since is dropped, silently (RFC 6749 §5.1: the response names the scope)
+        assert_eq!(refreshed_scope("a b", None, &scopes(&["a"])).unwrap(), "a");
+    }
+
+    #[test]
+    fn the_stamp_digest_binds_subject_and_stamp() {
+        let issuer = TokenIssuer::hs256(vec![7u8; 32]);
+        let user = |sub: &str, hash: &str, stamp: &str| UserRecord {
+            subject: sub.into(),
+            password_hash: hash.into(),
+            roles: Vec::new(),
+            scopes: Vec::new(),
+            security_stamp: stamp.into(),
+        };
+        let d = |u: &UserRecord| issuer.stamp_digest(u).unwrap();
+        let base = d(&user("dave", "h1", "s1"));
+        assert_eq!(
+            base,
+            d(&user("dave", "h2", "s1")),
+            "the stamp decides, not the hash"
+        );
+        assert_ne!(base, d(&user("dave", "h1", "s2")));
+        assert_ne!(base, d(&user("eve", "h1", "s1")));
+        // no stamp: the password hash stands in
+        assert_ne!(d(&user("dave", "h1", "")), d(&user("dave", "h2", "")));
+        // keyed: another issuer secret gives another digest, and the stamp does not show
+        let other = TokenIssuer::hs256(vec![8u8; 32]);
+        assert_ne!(base, other.stamp_digest(&user("dave", "h1", "s1")).unwrap());
+        assert!(!base.contains("s1"));
     }
 }

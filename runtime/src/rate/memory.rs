@@ -117,6 +117,27 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Give back one request charged to `key` under `quota` (GCRA: move its TAT back by one
+    /// emission interval). A key whose TAT falls to now or earlier is at full budget and is
+    /// dropped. A key not tracked has nothing to give back.
+    pub fn refund(&self, key: &RateKey, quota: &Quota, now: u64) {
+        let shard = (self.hasher.hash_one(key) as usize) % SHARDS;
+        let mut guard = match self.shards[shard].lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(tat) = guard.map.get_mut(key) {
+            let back = tat.saturating_sub(quota.emission);
+            if back <= now {
+                guard.map.remove(key);
+            } else {
+                *tat = back;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +168,41 @@ mod tests {
             hs.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(admitted, 100);
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_request() {
+        let store = MemoryStore::new(1000);
+        let quota = Quota::new(5, 60, 5);
+        let key = RateKey {
+            route: 1,
+            limit: 0,
+            ident: Ident::Username("alice".into()),
+        };
+        let now = 7;
+        assert_eq!(
+            (0..5)
+                .filter(|_| store.check(&key, &quota, now).allowed)
+                .count(),
+            5
+        );
+        assert!(!store.check(&key, &quota, now).allowed);
+        store.refund(&key, &quota, now);
+        assert!(store.check(&key, &quota, now).allowed, "one back");
+        assert!(!store.check(&key, &quota, now).allowed, "only one");
+        // refunding everything leaves the key at full budget, and untracked
+        for _ in 0..5 {
+            store.refund(&key, &quota, now);
+        }
+        assert!(store.is_empty());
+        store.refund(&key, &quota, now);
+        assert_eq!(
+            (0..8)
+                .filter(|_| store.check(&key, &quota, now).allowed)
+                .count(),
+            5,
+            "a refund never adds budget beyond the quota"
+        );
     }
 
     #[test]

@@ -24,14 +24,30 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Whose budget is charged.
+///
+/// Each kind of credential is its own namespace: the variant is part of the bucket's
+/// identity (the memory store hashes it, the Redis store writes a distinct prefix before the
+/// value), so no value a client controls — a token's `sub`, a username — can name a bucket
+/// of another kind. A token whose subject is `key:abc` spends its own budget, never the API
+/// key `abc`'s; a token whose subject equals an API key's owner does not share the owner's
+/// per-user budget.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Ident {
     /// Everyone shares one budget.
     Global,
     /// A client address (IPv6 already masked to its prefix).
     Ip(IpAddr),
-    /// A principal's subject or a credential id.
+    /// The subject of a principal authenticated by a bearer token (or built in code).
     Subject(Arc<str>),
+    /// An API key, by its public id (`per key` on a key-authenticated request).
+    ApiKey(Arc<str>),
+    /// The owner of an API key (`per user` on a key-authenticated request).
+    KeyOwner(Arc<str>),
+    /// A username at a login endpoint: failed logins from every address together.
+    Username(Arc<str>),
+    /// A username from one client address (IPv6 masked): failed logins from that client.
+    UsernameFrom(Arc<str>, IpAddr),
 }
 
 /// A bucket: which route, which of its limits, whose budget.
@@ -128,6 +144,22 @@ pub trait RateStore: Send + Sync + 'static {
         quota: &'a Quota,
         now_nanos: u64,
     ) -> BoxFuture<'a, Result<Decision, StoreError>>;
+
+    /// Give back one request that an earlier [`RateStore::check`] of the same bucket
+    /// admitted (the token endpoint charges a login before verifying the password, so that
+    /// concurrent guesses can never exceed the budget, and refunds it when the login was not
+    /// a failure). The default keeps the charge: with a store that cannot refund,
+    /// successful logins count against the failed-login budget (stricter, never looser).
+    fn refund<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (scope, key, quota, now_nanos);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl RateStore for memory::MemoryStore {
@@ -141,6 +173,17 @@ impl RateStore for memory::MemoryStore {
         let d = memory::MemoryStore::check(self, key, quota, now_nanos);
         Box::pin(std::future::ready(Ok(d)))
     }
+
+    fn refund<'a>(
+        &'a self,
+        _scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        memory::MemoryStore::refund(self, key, quota, now_nanos);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -153,6 +196,16 @@ impl RateStore for redis::RedisStore {
         _now_nanos: u64,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         Box::pin(redis::RedisStore::check(self, scope, key, quota))
+    }
+
+    fn refund<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a RateKey,
+        quota: &'a Quota,
+        _now_nanos: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(redis::RedisStore::refund(self, scope, key, quota))
     }
 }
 

@@ -60,6 +60,23 @@ end
 return {0, 0, ahead - tolerance}
 ";
 
+/// Give back one request: move the bucket's TAT back by one emission interval, atomically,
+/// on Redis' clock; a TAT that falls to now or earlier means a full budget (the key is
+/// deleted). KEYS[1]: the bucket. ARGV[1]: emission interval.
+const REFUND: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil then return 0 end
+local back = tat - tonumber(ARGV[1])
+if back <= now then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('SET', KEYS[1], string.format('%d', back), 'PX', math.ceil((back - now) / 1000))
+return 1
+";
+
 /// A Redis-backed GCRA store shared by every instance of the app.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -225,9 +242,29 @@ impl RedisStore {
                 s.push_str("ip:");
                 s.push_str(&ip.to_string());
             }
+            // One prefix per kind, before the client-controlled part: no value can
+            // produce another kind's key. An IP's text never contains '/'.
             super::Ident::Subject(sub) => {
                 s.push_str("sub:");
                 s.push_str(sub);
+            }
+            super::Ident::ApiKey(id) => {
+                s.push_str("key:");
+                s.push_str(id);
+            }
+            super::Ident::KeyOwner(owner) => {
+                s.push_str("own:");
+                s.push_str(owner);
+            }
+            super::Ident::Username(name) => {
+                s.push_str("usr:");
+                s.push_str(name);
+            }
+            super::Ident::UsernameFrom(name, ip) => {
+                s.push_str("uip:");
+                s.push_str(&ip.to_string());
+                s.push('/');
+                s.push_str(name);
             }
         }
         s
@@ -265,6 +302,21 @@ impl RedisStore {
             }
         }
         result
+    }
+
+    /// Give back one request admitted by [`RedisStore::check`] on the same bucket (see
+    /// [`super::RateStore::refund`]). One atomic script, bounded by the timeout.
+    pub async fn refund(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+    ) -> Result<(), StoreError> {
+        let emission_us = (quota.emission / 1_000).max(1);
+        let script = redis::Script::new(REFUND);
+        let mut inv = script.key(self.key(scope, key));
+        inv.arg(emission_us);
+        self.invoke::<i64>(inv).await.map(|_| ())
     }
 
     async fn call(
