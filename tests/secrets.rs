@@ -803,3 +803,67 @@ fn the_debug_path_is_not_taken_silently() {
     );
     assert!(Shieldwall::new().routes(routes![squatter]).build().is_ok());
 }
+
+// ---------------------------------------------------------------- token issuer secrets
+
+/// Finding 8: the token issuer signs with its own HMAC secret. When the app also configures
+/// its own `.jwt(...)`, that secret is not the verification key of the app, yet it signs
+/// every access and refresh token: `build()` refuses it when short, exactly like a short
+/// verification secret, whichever order the builder calls come in and in every profile.
+#[test]
+fn a_short_token_issuer_secret_is_refused_beside_the_apps_jwt() {
+    let short = b"Vq3mP8xZr2LkT9wB4nYc7HsJd1FgA6e".to_vec(); // 31 bytes
+    let enough = b"Vq3mP8xZr2LkT9wB4nYc7HsJd1FgA6eU".to_vec(); // 32 bytes
+    let endpoint = |secret: &[u8]| TokenEndpoint::new(TokenIssuer::hs256(secret.to_vec()), NoUsers);
+    for profile in [Profile::Development, Profile::Production] {
+        let builds = [
+            Shieldwall::new()
+                .profile(profile)
+                .jwt(common::jwt())
+                .tokens(endpoint(&short)),
+            Shieldwall::new()
+                .profile(profile)
+                .tokens(endpoint(&short))
+                .jwt(common::jwt()),
+        ];
+        for app in builds {
+            let e = app.routes(routes![me]).build().unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BuildError::Jwt(shieldwall::auth::jwt::JwtConfigError::HmacSecretTooShort {
+                        len: 31,
+                        min: 32,
+                        ..
+                    })
+                ),
+                "{profile}: {e}"
+            );
+            assert!(e.to_string().contains("at least 32 random bytes"), "{e}");
+        }
+        // the same secret as the only JWT: refused the same way
+        let e = Shieldwall::new()
+            .profile(profile)
+            .tokens(endpoint(&short))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BuildError::Jwt(shieldwall::auth::jwt::JwtConfigError::HmacSecretTooShort {
+                    len: 31,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        // 32 bytes is enough, beside the app's JWT or alone
+        let built = Shieldwall::new()
+            .profile(profile)
+            .jwt(common::jwt())
+            .tokens(endpoint(&enough))
+            .routes(routes![me])
+            .build();
+        assert!(built.is_ok(), "{profile}: {:?}", built.err());
+    }
+}

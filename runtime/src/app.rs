@@ -540,6 +540,11 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         if let Some(jwt) = &self.jwt {
             auth.jwt = Some(jwt.compile()?);
         }
+        // A token issuer signs with its own secret, which is not the verification key when
+        // the app also configures `.jwt(...)`: it is refused on the same terms.
+        for issuer in &self.settings.issuers {
+            issuer.check_keys()?;
+        }
         auth.api_keys = self.api_keys.take();
         auth.revocation = self.revocation.take();
 

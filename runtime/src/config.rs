@@ -51,7 +51,9 @@
 //! - debug routes are enabled → `SHIELDWALL_DEBUG_ROUTES` (or `.debug_routes(true)`).
 //!
 //! An HMAC secret under 32 bytes is refused in every profile: from `SHIELDWALL_JWT_SECRET`
-//! by `env()`, naming the variable; from code by `build()`.
+//! by `env()`, naming the variable; from code by `build()`, which checks a token issuer's
+//! signing secret ([`crate::auth::tokens::TokenIssuer`]) the same way, also when the app
+//! verifies with a `.jwt(...)` of its own.
 //! [`Secret::from_env_or_development`](crate::secrets::Secret::from_env_or_development) and
 //! [`Keyring::from_env_or_development`](crate::crypto::Keyring::from_env_or_development)
 //! generate development values only in the development profile.
