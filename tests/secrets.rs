@@ -479,6 +479,10 @@ fn run_child(test: &str, vars: &[(&str, &str)]) -> (bool, String) {
         .env_remove("SHIELDWALL_JWT_SECRET")
         .env_remove("SHIELDWALL_JWT_SECRET_FILE")
         .env_remove("SHIELDWALL_PROFILE")
+        .env_remove("SHIELDWALL_PROFILE_OVERRIDE")
+        .env_remove("SHIELDWALL_ENCRYPTION_KEYS")
+        .env_remove("SHIELDWALL_ENCRYPTION_KEYS_FILE")
+        .env_remove(CHILD_SECRET)
         .current_dir(tmpdir("child"));
     for (k, v) in vars {
         c.env(k, v);
@@ -730,9 +734,11 @@ fn the_production_profile_refuses_in_process() {
         .build()
         .unwrap_err();
     assert_eq!(production_refusal(e).refusal, Refusal::DevelopmentSecret);
-    // the same configuration is fine in development
+    // the same configuration is fine in development (said in code: this process has
+    // declared production above, which every builder without a profile of its own follows)
     assert!(
         Shieldwall::new()
+            .profile(Profile::Development)
             .jwt(Jwt::hs256(dev.expose().as_bytes().to_vec()))
             .routes(routes![me])
             .build()
@@ -866,4 +872,181 @@ fn a_short_token_issuer_secret_is_refused_beside_the_apps_jwt() {
             .build();
         assert!(built.is_ok(), "{profile}: {:?}", built.err());
     }
+}
+
+// ---------------------------------------------------------------- one profile rule
+
+/// A secret nobody sets: `Secret::from_env_or_development` generates it in development only.
+const CHILD_SECRET: &str = "SHIELDWALL_CHILD_SECRET";
+
+/// Log lines of a child test go to its stdout, where the parent reads them.
+fn child_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .init();
+}
+
+/// The code says production; the environment may say something else. What do the secrets,
+/// the keyring and the builder make of it?
+#[tokio::test]
+async fn child_code_says_production() {
+    if std::env::var(CHILD).is_err() {
+        return;
+    }
+    child_logs();
+    let app = match Shieldwall::new().profile(Profile::Production).env() {
+        Ok(app) => app,
+        Err(e) => {
+            println!("ENV-ERR {e}");
+            return;
+        }
+    };
+    match Keyring::from_env_or_development() {
+        Ok(k) => println!("KEYRING ok development={}", k.is_development()),
+        Err(e) => println!("KEYRING-ERR {e}"),
+    }
+    match Secret::from_env_or_development(CHILD_SECRET) {
+        Ok(s) => println!("SECRET ok development={}", s.is_development()),
+        Err(e) => println!("SECRET-ERR {e}"),
+    }
+    match app.debug_routes(true).routes(routes![health]).build() {
+        Ok(_) => println!("BUILD ok"),
+        Err(e) => println!("BUILD-ERR {e}"),
+    }
+}
+
+/// A development value is generated before the code says production.
+#[tokio::test]
+async fn child_development_value_then_production() {
+    if std::env::var(CHILD).is_err() {
+        return;
+    }
+    child_logs();
+    if std::env::var("CHILD_MAKES").as_deref() == Ok("keyring") {
+        assert!(Keyring::from_env_or_development().unwrap().is_development());
+    } else {
+        assert!(
+            Secret::from_env_or_development(CHILD_SECRET)
+                .unwrap()
+                .is_development()
+        );
+    }
+    match Shieldwall::new()
+        .profile(Profile::Production)
+        .routes(routes![health])
+        .build()
+    {
+        Ok(_) => println!("BUILD ok"),
+        Err(e) => println!("BUILD-ERR {e}"),
+    }
+}
+
+/// Whether a line of the child's output holds `what` (libtest prints the test's name
+/// before its first line of output).
+fn has(out: &str, what: &str) -> bool {
+    out.lines().any(|l| l.contains(what))
+}
+
+/// Finding 16: a production profile set in code is the process's profile. It reaches
+/// `Secret::from_env_or_development` and `Keyring::from_env_or_development` (no random
+/// per-process value), `SHIELDWALL_PROFILE=development` cannot lower it, and only the
+/// explicit `SHIELDWALL_PROFILE_OVERRIDE=development` can, which is logged.
+#[test]
+fn a_production_profile_set_in_code_reaches_secrets_and_keyrings() {
+    for env in [vec![], vec![("SHIELDWALL_PROFILE", "development")]] {
+        let (ok, out) = run_child("child_code_says_production", &env);
+        assert!(ok, "{env:?}: {out}");
+        assert!(
+            has(&out, "KEYRING-ERR SHIELDWALL_ENCRYPTION_KEYS is not set"),
+            "{env:?}: {out}"
+        );
+        assert!(
+            has(&out, "SECRET-ERR SHIELDWALL_CHILD_SECRET is not set"),
+            "{env:?}: {out}"
+        );
+        assert!(
+            has(&out, "BUILD-ERR SHIELDWALL_DEBUG_ROUTES: "),
+            "{env:?}: {out}"
+        );
+        assert!(!out.contains("development=true"), "{env:?}: {out}");
+    }
+    // the environment's `development` is not silently dropped either: it is logged
+    let (_, out) = run_child(
+        "child_code_says_production",
+        &[("SHIELDWALL_PROFILE", "development")],
+    );
+    assert!(
+        out.contains("SHIELDWALL_PROFILE=development is ignored"),
+        "{out}"
+    );
+
+    // the explicit override lowers it, and says so
+    for env in [
+        vec![("SHIELDWALL_PROFILE_OVERRIDE", "development")],
+        vec![
+            ("SHIELDWALL_PROFILE_OVERRIDE", "development"),
+            ("SHIELDWALL_PROFILE", "development"),
+        ],
+    ] {
+        let (ok, out) = run_child("child_code_says_production", &env);
+        assert!(ok, "{env:?}: {out}");
+        assert!(has(&out, "KEYRING ok development=true"), "{env:?}: {out}");
+        assert!(has(&out, "SECRET ok development=true"), "{env:?}: {out}");
+        assert!(has(&out, "BUILD ok"), "{env:?}: {out}");
+        assert!(
+            out.contains("WARN")
+                && out.contains(
+                    "SHIELDWALL_PROFILE_OVERRIDE=development overrides the production profile set in code"
+                ),
+            "{env:?}: {out}"
+        );
+    }
+    // ... but not a production profile the environment asks for: that is a contradiction
+    let (ok, out) = run_child(
+        "child_code_says_production",
+        &[
+            ("SHIELDWALL_PROFILE_OVERRIDE", "development"),
+            ("SHIELDWALL_PROFILE", "production"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(has(&out, "ENV-ERR SHIELDWALL_PROFILE_OVERRIDE: "), "{out}");
+    // and the override overrides nothing but `development`
+    let (ok, out) = run_child(
+        "child_code_says_production",
+        &[("SHIELDWALL_PROFILE_OVERRIDE", "staging")],
+    );
+    assert!(ok, "{out}");
+    assert!(has(&out, "ENV-ERR SHIELDWALL_PROFILE_OVERRIDE: "), "{out}");
+}
+
+/// Finding 16 (order): a development keyring or secret generated before the code declared
+/// production is refused when the production app builds, naming what to set.
+#[test]
+fn a_development_value_made_before_production_is_declared_is_refused() {
+    let (ok, out) = run_child(
+        "child_development_value_then_production",
+        &[("CHILD_MAKES", "keyring")],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        has(
+            &out,
+            "BUILD-ERR SHIELDWALL_ENCRYPTION_KEYS: a development keyring was generated"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run_child(
+        "child_development_value_then_production",
+        &[("CHILD_MAKES", "secret")],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        has(
+            &out,
+            "BUILD-ERR SHIELDWALL_CHILD_SECRET: a development secret was generated"
+        ),
+        "{out}"
+    );
 }

@@ -342,11 +342,18 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Which checks apply (default development; `SHIELDWALL_PROFILE` via [`Shieldwall::env`]).
-    /// Production refuses development secrets, missing secrets and debug routes (see
-    /// [`crate::config`]).
+    /// Which checks apply (default: the profile declared for the process, else
+    /// `SHIELDWALL_PROFILE`; see [`crate::config`]). Production refuses development secrets
+    /// and keyrings, missing secrets and debug routes. Production set here is also declared
+    /// for the whole process ([`crate::config::declare`]): secrets and keyrings read
+    /// afterwards see it, and `SHIELDWALL_PROFILE=development` cannot lower it (only
+    /// `SHIELDWALL_PROFILE_OVERRIDE=development` can, logged). `SHIELDWALL_PROFILE=production`
+    /// makes this builder production even when the code says development.
     pub fn profile(mut self, profile: crate::config::Profile) -> Self {
-        self.settings.profile = profile;
+        if profile.is_production() {
+            crate::config::declare(profile);
+        }
+        self.settings.code_profile = Some(profile);
         self
     }
 

@@ -73,6 +73,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -102,6 +103,15 @@ pub const KEYS_VAR: &str = "SHIELDWALL_ENCRYPTION_KEYS";
 pub const CURRENT_VAR: &str = "SHIELDWALL_ENCRYPTION_CURRENT";
 
 const AAD_LABEL: &[u8] = b"shieldwall.encrypted.v1";
+
+/// Whether a development keyring was generated in this process: the production profile
+/// refuses to build then (see [`crate::config`]).
+static DEVELOPMENT_KEYRING: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`Keyring::generate_development`] ran in this process.
+pub(crate) fn development_keyring_generated() -> bool {
+    DEVELOPMENT_KEYRING.load(Ordering::Acquire)
+}
 
 /// Why a key could not be configured or a value could not be sealed or opened. Never
 /// contains key material or plaintext.
@@ -349,8 +359,11 @@ impl Keyring {
     }
 
     /// One random key with the id `dev`, marked as a development keyring
-    /// ([`Keyring::is_development`]). What it seals cannot be opened by another process.
+    /// ([`Keyring::is_development`]). What it seals cannot be opened by another process,
+    /// so once one exists, an app built with the production profile in the same process
+    /// is refused ([`crate::config`]).
     pub fn generate_development() -> Self {
+        DEVELOPMENT_KEYRING.store(true, Ordering::Release);
         let mut key = [0u8; KEY_LEN];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let key = Secret::new(key);

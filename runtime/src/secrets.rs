@@ -54,6 +54,7 @@
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer};
 use subtle::ConstantTimeEq;
@@ -68,6 +69,15 @@ pub const MAX_SECRET_FILE_LEN: u64 = 64 * 1024;
 /// How the text of a generated development secret starts (see
 /// [`Secret::generate_development`]).
 pub const DEVELOPMENT_PREFIX: &str = "shieldwall-dev-";
+
+/// The first variable [`Secret::from_env_or_development`] generated a development secret
+/// for in this process: the production profile refuses to build then.
+static DEVELOPMENT_SECRET: OnceLock<String> = OnceLock::new();
+
+/// The variable a development secret was generated for in this process, if any.
+pub(crate) fn development_secret_generated() -> Option<&'static str> {
+    DEVELOPMENT_SECRET.get().map(String::as_str)
+}
 
 /// A value that never prints: see the [module docs](self).
 pub struct Secret<T: Zeroize> {
@@ -160,6 +170,7 @@ impl Secret<String> {
             "{name} is not set: using a generated development secret for this run only \
              (the production profile refuses it)"
         );
+        let _ = DEVELOPMENT_SECRET.set(name.to_owned());
         Ok(Self::generate_development())
     }
 
