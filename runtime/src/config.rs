@@ -63,10 +63,15 @@
 //! In **production**, [`crate::app::Shieldwall::build`] refuses to start, with a
 //! [`ProductionError`] naming the setting to fix, when:
 //!
-//! - a JWT HMAC secret is a development secret: one made by
+//! - a JWT HMAC secret (the app's, or a token issuer's) is a development secret or a weak
+//!   value ([`crate::secrets::weakness`]): one made by
 //!   [`Secret::generate_development`](crate::secrets::Secret::generate_development) (the
-//!   quickstart's, even copied into a variable) or a well-known placeholder
-//!   ([`crate::secrets::is_development_value`]) → `SHIELDWALL_JWT_SECRET`;
+//!   quickstart's, even copied into a variable), one published in shieldwall's docs or by
+//!   a well-known JWT tool or tutorial (jwt.io's `a-string-secret-at-least-256-bits-long`),
+//!   a placeholder, or a low-entropy value (`passwordpasswordpasswordpassword`)
+//!   → `SHIELDWALL_JWT_SECRET`;
+//! - an encryption key is such a value (the key in [`crate::crypto`]'s own example among
+//!   them): refused when the keyring is made → `SHIELDWALL_ENCRYPTION_KEYS`;
 //! - a route needs JWT authentication and no JWT is configured → `SHIELDWALL_JWT_SECRET`
 //!   (in development this is the ordinary [`crate::app::BuildError::JwtNotConfigured`]);
 //! - debug routes are enabled → `SHIELDWALL_DEBUG_ROUTES` (or `.debug_routes(true)`);
@@ -107,7 +112,7 @@ use axum::routing::MethodRouter;
 use crate::app::{BuildError, ConfigError};
 use crate::auth::jwt::{Jwt, MIN_HMAC_SECRET_LEN};
 use crate::policy::{Access, AuthKind, Policy};
-use crate::secrets::{Origin, is_development_value, read_var};
+use crate::secrets::{Origin, read_var, weakness};
 
 /// `development` or `production`.
 pub const PROFILE_VAR: &str = "SHIELDWALL_PROFILE";
@@ -562,16 +567,17 @@ impl Settings {
         if !production {
             return Ok(());
         }
-        let development = jwt
+        let weak = jwt
             .into_iter()
-            .chain(&self.issuers)
-            .any(|j| j.hmac_secrets().any(is_development_value));
-        if development {
+            .map(|j| ("JWT secret", j))
+            .chain(self.issuers.iter().map(|j| ("token issuer's secret", j)))
+            .find_map(|(what, j)| j.hmac_secrets().find_map(weakness).map(|w| (what, w)));
+        if let Some((what, weakness)) = weak {
             return Err(ProductionError {
                 refusal: Refusal::DevelopmentSecret,
                 setting: JWT_SECRET_VAR,
                 why: format!(
-                    "the JWT secret is a development secret (generated for development, or a placeholder such as `changeme`), and the production profile refuses it: set {JWT_SECRET_VAR} (or {JWT_SECRET_VAR}_FILE) to at least {MIN_HMAC_SECRET_LEN} random bytes, e.g. `openssl rand -base64 48`"
+                    "the {what} is a development secret or a weak value: it {weakness}, and the production profile refuses it: set {JWT_SECRET_VAR} (or {JWT_SECRET_VAR}_FILE) to at least {MIN_HMAC_SECRET_LEN} random bytes, e.g. `openssl rand -base64 48`"
                 ),
             }
             .into());
