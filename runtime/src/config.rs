@@ -41,7 +41,8 @@
 //!   that variable is then ignored, with a warning;
 //! - the only way down is explicit: **`SHIELDWALL_PROFILE_OVERRIDE=development`** runs such
 //!   an app as development, logged as a warning (`shieldwall::config`). Any other value of
-//!   the override, or the override beside `SHIELDWALL_PROFILE=production`, is an error;
+//!   the override, the override beside `SHIELDWALL_PROFILE=production`, or the override
+//!   in a `.env` file (it is read only from the real environment), is an error;
 //! - an unreadable `SHIELDWALL_PROFILE` is an error from `env()`, and counts as production
 //!   where no error can be returned (no development value is ever generated on a typo).
 //!
@@ -348,7 +349,18 @@ fn load_dotenv_from(path: &Path) -> Result<bool, ConfigError> {
     };
     // Parse every line before setting anything, so a broken file sets nothing. The parser's
     // own error quotes the line, which may hold a secret: only its number is reported.
-    for item in iter {
+    for (i, item) in iter.enumerate() {
+        // The override lowers a production profile set in code: an operator's decision,
+        // taken in the real environment, never by a file that may ship with the code.
+        if let Ok((key, _)) = &item
+            && key == PROFILE_OVERRIDE_VAR
+        {
+            let line = line_of_key(path, key).unwrap_or(i + 1);
+            return Err(invalid(format!(
+                "line {line} of {} sets {PROFILE_OVERRIDE_VAR}, which is read only from the real environment",
+                path.display()
+            )));
+        }
         if let Err(e) = item {
             let line = match &e {
                 dotenvy::Error::LineParse(text, _) => line_number(path, text),
@@ -369,6 +381,20 @@ fn load_dotenv_from(path: &Path) -> Result<bool, ConfigError> {
     dotenvy::from_path(path)
         .map_err(|_| invalid(format!("{} cannot be loaded", path.display())))?;
     Ok(true)
+}
+
+/// The line of `path` that assigns `key` (`KEY=…` or `export KEY=…`).
+fn line_of_key(path: &Path, key: &str) -> Option<usize> {
+    let contents = std::fs::read_to_string(path).ok()?;
+    contents
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 fn line_number(path: &Path, text: &str) -> Option<usize> {
@@ -770,6 +796,26 @@ mod tests {
         s.apply(&vars(&[(DEBUG_ROUTES_VAR, "off")])).unwrap();
         assert_eq!(s.debug_routes, None);
         assert!(s.apply(&vars(&[(DEBUG_ROUTES_VAR, "maybe")])).is_err());
+    }
+
+    #[test]
+    fn the_override_never_comes_from_dotenv() {
+        let dir = std::env::temp_dir().join(format!("sw-dotenv-override-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join(".env");
+        std::fs::write(
+            &f,
+            "SW_DOTENV_OVERRIDE_TEST=1\nSHIELDWALL_PROFILE_OVERRIDE=development\n",
+        )
+        .unwrap();
+        let e = load_dotenv_from(&f).unwrap_err().to_string();
+        assert!(
+            e.starts_with(".env: line 2 of ") && e.contains("SHIELDWALL_PROFILE_OVERRIDE"),
+            "{e}"
+        );
+        // and nothing of the file was set
+        assert!(std::env::var("SW_DOTENV_OVERRIDE_TEST").is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
