@@ -236,6 +236,57 @@ fn key_configuration_errors_name_the_variable_never_the_key() {
     }
 }
 
+/// The key printed in `crypto.rs`'s own docs.
+const DOC_KEY: &str = "7PS0YY6E4tLZ3+y8ZiI6MSRnh/SWx2W6tdbK9QamFvI=";
+
+/// Finding 15: the documented example key, and keys that are sequences or text, are refused
+/// as `SHIELDWALL_ENCRYPTION_KEYS` under the production profile (also beside a good key),
+/// and still work in development, where the docs' own example runs.
+#[test]
+fn published_and_weak_keys_are_refused_in_production() {
+    let keyring = |profile: &'static str, spec: String| {
+        Keyring::from_vars(move |n: &str| match n {
+            "SHIELDWALL_PROFILE" => Some(profile.to_string()),
+            "SHIELDWALL_ENCRYPTION_KEYS" => Some(spec.clone()),
+            _ => None,
+        })
+        .map(Option::unwrap)
+    };
+    let sequence: Vec<u8> = (0u8..32).collect();
+    for (spec, why) in [
+        (format!("k1:{DOC_KEY}"), "is published"),
+        (format!("k2:{},k1:{DOC_KEY}", b64(key(2))), "is published"),
+        // the same key bytes spelled URL-safe and unpadded, under another id
+        (
+            format!(
+                "mine:{}",
+                DOC_KEY.trim_end_matches('=').replace('+', "-").replace('/', "_")
+            ),
+            "is published",
+        ),
+        (format!("k1:{}", STANDARD.encode(&sequence)), "in sequence"),
+        (
+            format!(
+                "k1:{}",
+                STANDARD.encode(b"passwordpasswordpasswordpassword")
+            ),
+            "",
+        ),
+    ] {
+        let e = keyring("production", spec.clone()).unwrap_err().to_string();
+        assert!(e.starts_with("SHIELDWALL_ENCRYPTION_KEYS: key \""), "{e}");
+        assert!(
+            e.contains(why) && e.contains("production profile refuses"),
+            "{e}"
+        );
+        assert!(!e.contains(DOC_KEY), "{e}");
+        assert!(keyring("development", spec).is_ok());
+    }
+    // a key nobody published is fine in production
+    let fresh: [u8; 32] = rand::random();
+    assert!(keyring("production", format!("k1:{}", b64(fresh))).is_ok());
+}
+
 #[test]
 fn any_change_to_a_ciphertext_is_detected() {
     let keys = Keyring::new("k1", key(1)).unwrap();
@@ -479,6 +530,93 @@ mod accounts {
         };
         std::thread::spawn(move || for _ in lines {});
         Accounts { child, base }
+    }
+
+    /// Run the accounts example until it listens (`Ok(stdout so far)`) or exits
+    /// (`Err(everything it printed)`), within 60 s.
+    fn run(dir: &Path, vars: &[(&str, &str)]) -> Result<String, String> {
+        use std::io::Read;
+        let mut cmd = Command::new(bin());
+        cmd.env_clear()
+            .env("SHIELDWALL_ADDR", "127.0.0.1:0")
+            .env("SHIELDWALL_DATABASE_URL", dir.join("accounts.db"))
+            .env("RUST_LOG", "warn")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut out = String::new();
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(line) => {
+                    out.push_str(&line);
+                    out.push('\n');
+                    if line.starts_with("shieldwall accounts listening on ") {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Ok(out);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().unwrap();
+                    return Err(format!("{status}\n{out}{}", err.join().unwrap()));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "neither served nor exited"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Finding 15 (the process): the accounts example under the production profile refuses
+    /// to start with the key from `crypto.rs`'s docs, naming the variable and never printing
+    /// the key; with a key nobody published it starts.
+    #[test]
+    fn accounts_refuses_the_documented_key_in_production() {
+        let dir = std::env::temp_dir().join(format!("sw-accounts-prodkey-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let jwt = "Vq3mP8xZr2LkT9wB4nYc7HsJd1FgA6eUoQiW5tRy0pXzMbNv";
+        let doc_key = format!("k1:{DOC_KEY}");
+        let base = [
+            ("SHIELDWALL_PROFILE", "production"),
+            ("SHIELDWALL_JWT_SECRET", jwt),
+        ];
+        let out = run(
+            &dir,
+            &[base[0], base[1], ("SHIELDWALL_ENCRYPTION_KEYS", &doc_key)],
+        )
+        .expect_err("a published key must stop a production start");
+        assert!(out.contains("SHIELDWALL_ENCRYPTION_KEYS"), "{out}");
+        assert!(out.contains("is published"), "{out}");
+        assert!(!out.contains(DOC_KEY) && !out.contains(jwt), "{out}");
+        let fresh = format!("k1:{}", b64(rand::random()));
+        run(
+            &dir,
+            &[base[0], base[1], ("SHIELDWALL_ENCRYPTION_KEYS", &fresh)],
+        )
+        .expect("a random key serves in production");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     async fn register(base: &str, user: &str, email: Option<&str>) {

@@ -342,3 +342,57 @@ async fn app_starts_while_redis_is_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// ---------------------------------------------------------------- recovery is exact
+
+/// Finding 11: two quickstarts on one Redis, 5/min. Redis is stopped and started again on
+/// the same port 3 s later, and then 40 requests for a fresh subject arrive at once, half on
+/// each instance. Their connections to the old Redis are dead; a request must not be
+/// decided by the local fallback just because it was the first to find that out: exactly 5
+/// are admitted, in every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_stay_exact_from_the_first_request_after_redis_restarts() {
+    if !redis_available() {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let url = redis.url();
+    let a = quickstart(&url);
+    let b = quickstart(&url);
+    let c = client();
+    let create = |base: &str, token: &str, i: usize| {
+        c.post(format!("{base}/users"))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(10))
+            .json(&json!({"username": format!("u{i}"), "email": "u@example.com", "age": 30}))
+    };
+    // Both instances have talked to Redis (connection made, script loaded) before it goes.
+    let warm = quickstart_token(&format!("warm-{}", rand::random::<u64>()));
+    for base in [&a.base, &b.base] {
+        let status = create(base, &warm, 0)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 201);
+    }
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        redis.stop();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        redis = RedisServer::start_on(port);
+        let token = quickstart_token(&format!("fresh-{round}-{}", rand::random::<u64>()));
+        let reqs = (0..40).map(|i| {
+            let base = if i % 2 == 0 { &a.base } else { &b.base };
+            let req = create(base, &token, i);
+            async move { req.send().await.unwrap().status().as_u16() }
+        });
+        let statuses = futures::future::join_all(reqs).await;
+        let created = statuses.iter().filter(|s| **s == 201).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        rounds.push((created, limited));
+    }
+    assert_eq!(rounds, vec![(5, 35); 3], "admitted and limited, per round");
+}

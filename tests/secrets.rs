@@ -293,8 +293,9 @@ fn development_secrets_are_refused_in_production() {
             ("SHIELDWALL_PROFILE", "production"),
             ("SHIELDWALL_JWT_SECRET", secret),
         ]);
+        assert!(out.contains("error: SHIELDWALL_JWT_SECRET: the "), "{out}");
         assert!(
-            out.contains("error: SHIELDWALL_JWT_SECRET: the JWT secret is a development secret"),
+            out.contains("is a development secret or a weak value"),
             "{out}"
         );
         assert_no_secret(&out, secret);
@@ -479,6 +480,10 @@ fn run_child(test: &str, vars: &[(&str, &str)]) -> (bool, String) {
         .env_remove("SHIELDWALL_JWT_SECRET")
         .env_remove("SHIELDWALL_JWT_SECRET_FILE")
         .env_remove("SHIELDWALL_PROFILE")
+        .env_remove("SHIELDWALL_PROFILE_OVERRIDE")
+        .env_remove("SHIELDWALL_ENCRYPTION_KEYS")
+        .env_remove("SHIELDWALL_ENCRYPTION_KEYS_FILE")
+        .env_remove(CHILD_SECRET)
         .current_dir(tmpdir("child"));
     for (k, v) in vars {
         c.env(k, v);
@@ -730,9 +735,11 @@ fn the_production_profile_refuses_in_process() {
         .build()
         .unwrap_err();
     assert_eq!(production_refusal(e).refusal, Refusal::DevelopmentSecret);
-    // the same configuration is fine in development
+    // the same configuration is fine in development (said in code: this process has
+    // declared production above, which every builder without a profile of its own follows)
     assert!(
         Shieldwall::new()
+            .profile(Profile::Development)
             .jwt(Jwt::hs256(dev.expose().as_bytes().to_vec()))
             .routes(routes![me])
             .build()
@@ -802,4 +809,739 @@ fn the_debug_path_is_not_taken_silently() {
         "{e}"
     );
     assert!(Shieldwall::new().routes(routes![squatter]).build().is_ok());
+}
+
+// ---------------------------------------------------------------- token issuer secrets
+
+/// Finding 8: the token issuer signs with its own HMAC secret. When the app also configures
+/// its own `.jwt(...)`, that secret is not the verification key of the app, yet it signs
+/// every access and refresh token: `build()` refuses it when short, exactly like a short
+/// verification secret, whichever order the builder calls come in and in every profile.
+#[test]
+fn a_short_token_issuer_secret_is_refused_beside_the_apps_jwt() {
+    let short = b"Vq3mP8xZr2LkT9wB4nYc7HsJd1FgA6e".to_vec(); // 31 bytes
+    let enough = b"Vq3mP8xZr2LkT9wB4nYc7HsJd1FgA6eU".to_vec(); // 32 bytes
+    let endpoint = |secret: &[u8]| TokenEndpoint::new(TokenIssuer::hs256(secret.to_vec()), NoUsers);
+    for profile in [Profile::Development, Profile::Production] {
+        let builds = [
+            Shieldwall::new()
+                .profile(profile)
+                .jwt(Jwt::hs256(STRONG.as_bytes().to_vec()))
+                .tokens(endpoint(&short)),
+            Shieldwall::new()
+                .profile(profile)
+                .tokens(endpoint(&short))
+                .jwt(Jwt::hs256(STRONG.as_bytes().to_vec())),
+        ];
+        for app in builds {
+            let e = app.routes(routes![me]).build().unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    BuildError::Jwt(shieldwall::auth::jwt::JwtConfigError::HmacSecretTooShort {
+                        len: 31,
+                        min: 32,
+                        ..
+                    })
+                ),
+                "{profile}: {e}"
+            );
+            assert!(e.to_string().contains("at least 32 random bytes"), "{e}");
+        }
+        // the same secret as the only JWT: refused the same way
+        let e = Shieldwall::new()
+            .profile(profile)
+            .tokens(endpoint(&short))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BuildError::Jwt(shieldwall::auth::jwt::JwtConfigError::HmacSecretTooShort {
+                    len: 31,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        // 32 bytes is enough, beside the app's JWT or alone
+        let built = Shieldwall::new()
+            .profile(profile)
+            .jwt(Jwt::hs256(STRONG.as_bytes().to_vec()))
+            .tokens(endpoint(&enough))
+            .routes(routes![me])
+            .build();
+        assert!(built.is_ok(), "{profile}: {:?}", built.err());
+    }
+}
+
+// ---------------------------------------------------------------- one profile rule
+
+/// A secret nobody sets: `Secret::from_env_or_development` generates it in development only.
+const CHILD_SECRET: &str = "SHIELDWALL_CHILD_SECRET";
+
+/// Log lines of a child test go to its stdout, where the parent reads them.
+fn child_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .init();
+}
+
+/// The code says production; the environment may say something else. What do the secrets,
+/// the keyring and the builder make of it?
+#[tokio::test]
+async fn child_code_says_production() {
+    if std::env::var(CHILD).is_err() {
+        return;
+    }
+    child_logs();
+    let app = match Shieldwall::new().profile(Profile::Production).env() {
+        Ok(app) => app,
+        Err(e) => {
+            println!("ENV-ERR {e}");
+            return;
+        }
+    };
+    match Keyring::from_env_or_development() {
+        Ok(k) => println!("KEYRING ok development={}", k.is_development()),
+        Err(e) => println!("KEYRING-ERR {e}"),
+    }
+    match Secret::from_env_or_development(CHILD_SECRET) {
+        Ok(s) => println!("SECRET ok development={}", s.is_development()),
+        Err(e) => println!("SECRET-ERR {e}"),
+    }
+    match app.debug_routes(true).routes(routes![health]).build() {
+        Ok(_) => println!("BUILD ok"),
+        Err(e) => println!("BUILD-ERR {e}"),
+    }
+}
+
+/// A development value is generated before the code says production.
+#[tokio::test]
+async fn child_development_value_then_production() {
+    if std::env::var(CHILD).is_err() {
+        return;
+    }
+    child_logs();
+    if std::env::var("CHILD_MAKES").as_deref() == Ok("keyring") {
+        assert!(Keyring::from_env_or_development().unwrap().is_development());
+    } else {
+        assert!(
+            Secret::from_env_or_development(CHILD_SECRET)
+                .unwrap()
+                .is_development()
+        );
+    }
+    match Shieldwall::new()
+        .profile(Profile::Production)
+        .routes(routes![health])
+        .build()
+    {
+        Ok(_) => println!("BUILD ok"),
+        Err(e) => println!("BUILD-ERR {e}"),
+    }
+}
+
+/// Whether a line of the child's output holds `what` (libtest prints the test's name
+/// before its first line of output).
+fn has(out: &str, what: &str) -> bool {
+    out.lines().any(|l| l.contains(what))
+}
+
+/// Finding 16: a production profile set in code is the process's profile. It reaches
+/// `Secret::from_env_or_development` and `Keyring::from_env_or_development` (no random
+/// per-process value), `SHIELDWALL_PROFILE=development` cannot lower it, and only the
+/// explicit `SHIELDWALL_PROFILE_OVERRIDE=development` can, which is logged.
+#[test]
+fn a_production_profile_set_in_code_reaches_secrets_and_keyrings() {
+    for env in [vec![], vec![("SHIELDWALL_PROFILE", "development")]] {
+        let (ok, out) = run_child("child_code_says_production", &env);
+        assert!(ok, "{env:?}: {out}");
+        assert!(
+            has(&out, "KEYRING-ERR SHIELDWALL_ENCRYPTION_KEYS is not set"),
+            "{env:?}: {out}"
+        );
+        assert!(
+            has(&out, "SECRET-ERR SHIELDWALL_CHILD_SECRET is not set"),
+            "{env:?}: {out}"
+        );
+        assert!(
+            has(&out, "BUILD-ERR SHIELDWALL_DEBUG_ROUTES: "),
+            "{env:?}: {out}"
+        );
+        assert!(!out.contains("development=true"), "{env:?}: {out}");
+    }
+    // the environment's `development` is not silently dropped either: it is logged
+    let (_, out) = run_child(
+        "child_code_says_production",
+        &[("SHIELDWALL_PROFILE", "development")],
+    );
+    assert!(
+        out.contains("SHIELDWALL_PROFILE=development is ignored"),
+        "{out}"
+    );
+
+    // the explicit override lowers it, and says so
+    for env in [
+        vec![("SHIELDWALL_PROFILE_OVERRIDE", "development")],
+        vec![
+            ("SHIELDWALL_PROFILE_OVERRIDE", "development"),
+            ("SHIELDWALL_PROFILE", "development"),
+        ],
+    ] {
+        let (ok, out) = run_child("child_code_says_production", &env);
+        assert!(ok, "{env:?}: {out}");
+        assert!(has(&out, "KEYRING ok development=true"), "{env:?}: {out}");
+        assert!(has(&out, "SECRET ok development=true"), "{env:?}: {out}");
+        assert!(has(&out, "BUILD ok"), "{env:?}: {out}");
+        assert!(
+            out.contains("WARN")
+                && out.contains(
+                    "SHIELDWALL_PROFILE_OVERRIDE=development overrides the production profile set in code"
+                ),
+            "{env:?}: {out}"
+        );
+    }
+    // ... but not a production profile the environment asks for: that is a contradiction
+    let (ok, out) = run_child(
+        "child_code_says_production",
+        &[
+            ("SHIELDWALL_PROFILE_OVERRIDE", "development"),
+            ("SHIELDWALL_PROFILE", "production"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(has(&out, "ENV-ERR SHIELDWALL_PROFILE_OVERRIDE: "), "{out}");
+    // and the override overrides nothing but `development`
+    let (ok, out) = run_child(
+        "child_code_says_production",
+        &[("SHIELDWALL_PROFILE_OVERRIDE", "staging")],
+    );
+    assert!(ok, "{out}");
+    assert!(has(&out, "ENV-ERR SHIELDWALL_PROFILE_OVERRIDE: "), "{out}");
+}
+
+/// Finding 16 (order): a development keyring or secret generated before the code declared
+/// production is refused when the production app builds, naming what to set.
+#[test]
+fn a_development_value_made_before_production_is_declared_is_refused() {
+    let (ok, out) = run_child(
+        "child_development_value_then_production",
+        &[("CHILD_MAKES", "keyring")],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        has(
+            &out,
+            "BUILD-ERR SHIELDWALL_ENCRYPTION_KEYS: a development keyring was generated"
+        ),
+        "{out}"
+    );
+    let (ok, out) = run_child(
+        "child_development_value_then_production",
+        &[("CHILD_MAKES", "secret")],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        has(
+            &out,
+            "BUILD-ERR SHIELDWALL_CHILD_SECRET: a development secret was generated"
+        ),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------- published and weak values
+
+/// Values published as examples or defaults by the tools and tutorials people copy from.
+/// An attacker tries these first: the production profile refuses every one of them.
+const WELL_KNOWN: &[(&str, &str)] = &[
+    // jwt.io's debugger: the HS256/384/512 secrets it pre-fills today, and the old one.
+    ("a-string-secret-at-least-256-bits-long", "jwt.io, HS256"),
+    (
+        "a-valid-string-secret-that-is-at-least-384-bits-long",
+        "jwt.io, HS384",
+    ),
+    (
+        "a-valid-string-secret-that-is-at-least-512-bits-long-which-is-very-long",
+        "jwt.io, HS512",
+    ),
+    ("your-256-bit-secret", "jwt.io, former HS256 default"),
+    ("your-512-bit-secret", "jwt.io, former HS512 default"),
+    // The JWT secret `supabase start` prints for every local project.
+    (
+        "super-secret-jwt-token-with-at-least-32-characters-long",
+        "Supabase CLI",
+    ),
+    // FastAPI's "OAuth2 with Password, Bearer with JWT tokens" tutorial.
+    (
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+        "FastAPI docs",
+    ),
+    // The key of countless Spring Boot + JJWT tutorials.
+    (
+        "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
+        "Spring Boot JWT tutorials",
+    ),
+    // ASP.NET Core JWT tutorials.
+    (
+        "this is my custom Secret key for authentication",
+        "ASP.NET Core tutorials",
+    ),
+    (
+        "This is my top secret key for jwt token",
+        "ASP.NET Core tutorials",
+    ),
+    // NestJS's authentication recipe.
+    (
+        "DO NOT USE THIS VALUE. INSTEAD, CREATE A COMPLEX SECRET AND KEEP IT SAFE OUTSIDE OF THE SOURCE CODE.",
+        "NestJS docs",
+    ),
+    // Auth0's express-jwt and node-jsonwebtoken READMEs.
+    (
+        "shhhhhhared-secret-shhhhhhared-secret",
+        "express-jwt README, doubled",
+    ),
+    // Flask Mega-Tutorial's SECRET_KEY fallback, long enough for HS256.
+    (
+        "you-will-never-guess-you-will-never-guess",
+        "Flask Mega-Tutorial, doubled",
+    ),
+    // Django's generated development keys start like this.
+    (
+        "django-insecure-9x!w2@k#p$r7z^m&q*v(1)n_b+c=d-e3f4g5h6j7",
+        "Django startproject",
+    ),
+    // xkcd 936, the passphrase everyone has seen.
+    ("correct horse battery staple", "xkcd 936"),
+];
+
+/// Values long enough for HS256 whose entropy is low: repetitions, sequences, tiny
+/// alphabets, keyboard walks.
+const LOW_ENTROPY: &[&str] = &[
+    "passwordpasswordpasswordpassword",
+    "changeme-changeme-changeme-changeme",
+    "abcabcabcabcabcabcabcabcabcabcabcabc",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "0123456789abcdef0123456789abcdef",
+    "12345678901234567890123456789012",
+    "abcdefghijklmnopqrstuvwxyz012345",
+    "ZYXWVUTSRQPONMLKJIHGFEDCBA987654",
+    "qwertyuiopasdfghjklzxcvbnm123456",
+    "0110100110010110100101100110100110010110",
+    "73919450286615037248199305716284",
+    "Password123!Password123!Password123!",
+];
+
+fn production_refuses_jwt_secret(secret: &[u8]) -> Result<(), String> {
+    let refused = |e: BuildError| match e {
+        BuildError::Production(p) if p.refusal == Refusal::DevelopmentSecret => Ok(()),
+        BuildError::Jwt(shieldwall::auth::jwt::JwtConfigError::HmacSecretTooShort { .. }) => Ok(()),
+        other => Err(format!("refused for another reason: {other}")),
+    };
+    // as the app's verification secret
+    match Shieldwall::new()
+        .profile(Profile::Production)
+        .jwt(Jwt::hs256(secret.to_vec()).issuer("me").audience("api"))
+        .routes(routes![me])
+        .build()
+    {
+        Ok(_) => return Err("accepted as the app's JWT secret".into()),
+        Err(e) => refused(e)?,
+    }
+    // as a token issuer's signing secret, beside a strong verification secret
+    match Shieldwall::new()
+        .profile(Profile::Production)
+        .jwt(Jwt::hs256(STRONG.as_bytes().to_vec()))
+        .tokens(TokenEndpoint::new(
+            TokenIssuer::hs256(secret.to_vec()),
+            NoUsers,
+        ))
+        .build()
+    {
+        Ok(_) => Err("accepted as the token issuer's secret".into()),
+        Err(e) => refused(e),
+    }
+}
+
+/// `SHIELDWALL_ENCRYPTION_KEYS=k1:<key>` read under this profile.
+fn keyring_in(profile: &str, key_b64: &str) -> Result<Keyring, shieldwall::crypto::CryptoError> {
+    let spec = format!("k1:{key_b64}");
+    let profile = profile.to_string();
+    Keyring::from_vars(move |n: &str| match n {
+        "SHIELDWALL_PROFILE" => Some(profile.clone()),
+        "SHIELDWALL_ENCRYPTION_KEYS" => Some(spec.clone()),
+        _ => None,
+    })
+    .map(Option::unwrap)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn hex_decode(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Finding 15: published secrets (jwt.io's current default among them) and low-entropy
+/// values are refused by the production profile, as the app's JWT secret and as a token
+/// issuer's secret; keys built from them (and the documented example key) are refused as
+/// encryption keys.
+#[test]
+fn well_known_and_low_entropy_values_are_refused_in_production() {
+    let mut accepted = Vec::new();
+    for (value, source) in WELL_KNOWN
+        .iter()
+        .copied()
+        .chain(LOW_ENTROPY.iter().map(|v| (*v, "low entropy")))
+    {
+        if !shieldwall::secrets::is_development_value(value.as_bytes()) {
+            accepted.push(format!("{value:?} ({source}): not a development value"));
+        }
+        if let Err(why) = production_refuses_jwt_secret(value.as_bytes()) {
+            accepted.push(format!("{value:?} ({source}): {why}"));
+        }
+    }
+    // 32-byte encryption keys: the one in crypto.rs's docs, and keys made of the values above
+    let mut keys = vec![
+        (
+            "7PS0YY6E4tLZ3+y8ZiI6MSRnh/SWx2W6tdbK9QamFvI=".to_string(),
+            "crypto.rs docs",
+        ),
+        (b64(&(0u8..32).collect::<Vec<_>>()), "bytes 0 to 31"),
+        (b64(b"passwordpasswordpasswordpassword"), "text as a key"),
+        (
+            b64(b"a-string-secret-at-least-256-bit"),
+            "jwt.io text as a key",
+        ),
+        (
+            b64(&hex_decode(
+                "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+            )),
+            "FastAPI docs, as bytes",
+        ),
+        (
+            b64(&hex_decode(
+                "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
+            )),
+            "Spring tutorials, as bytes",
+        ),
+    ];
+    keys.push((b64(&[0x5a; 32]), "one byte repeated"));
+    for (key, source) in &keys {
+        match keyring_in("production", key) {
+            Ok(_) => accepted.push(format!(
+                "key {key} ({source}): accepted as an encryption key"
+            )),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.starts_with("SHIELDWALL_ENCRYPTION_KEYS: key \"k1\""),
+                    "{e}"
+                );
+                assert!(!e.contains(key.as_str()), "{e}");
+            }
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "accepted in production:\n{}",
+        accepted.join("\n")
+    );
+}
+
+/// The refusals are about published and weak values, not about any value: what
+/// `openssl rand` makes is accepted, as a secret and as a key.
+#[test]
+fn random_secrets_and_keys_are_accepted_in_production() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut refused = Vec::new();
+    for i in 0..2000 {
+        let mut b48 = [0u8; 48];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b48);
+        let b32: [u8; 32] = rand::random();
+        let b16: [u8; 16] = rand::random();
+        for secret in [
+            STANDARD.encode(b48), // openssl rand -base64 48
+            URL_SAFE_NO_PAD.encode(b32),
+            hex(&b16), // openssl rand -hex 16
+            hex(&b32), // openssl rand -hex 32
+        ] {
+            if shieldwall::secrets::is_development_value(secret.as_bytes()) {
+                refused.push(secret.clone());
+            }
+            if i < 5 {
+                let built = Shieldwall::new()
+                    .profile(Profile::Production)
+                    .jwt(Jwt::hs256(secret.into_bytes()))
+                    .routes(routes![me])
+                    .build();
+                assert!(built.is_ok(), "{:?}", built.err());
+            }
+        }
+        if i < 200 {
+            let key = STANDARD.encode(b32);
+            if let Err(e) = keyring_in("production", &key) {
+                refused.push(format!("key {key}: {e}"));
+            }
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "random values refused:\n{}",
+        refused.join("\n")
+    );
+}
+
+/// Finding 15 (the quickstart, as a process): jwt.io's current default, a repeated word and
+/// FastAPI's documented key stop a production start, naming the variable and the reason,
+/// never printing the value.
+#[test]
+fn well_known_secrets_stop_the_production_quickstart() {
+    for secret in [
+        "a-string-secret-at-least-256-bits-long",
+        "passwordpasswordpasswordpassword",
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    ] {
+        let out = run_refused(&[
+            ("SHIELDWALL_PROFILE", "production"),
+            ("SHIELDWALL_JWT_SECRET", secret),
+        ]);
+        assert!(out.contains("error: SHIELDWALL_JWT_SECRET: the "), "{out}");
+        assert!(
+            out.contains("is a development secret or a weak value"),
+            "{out}"
+        );
+        assert_no_secret(&out, secret);
+    }
+}
+
+// ---------------------------------------------------------------- the project's own docs
+
+/// Text the project publishes: the README and changelog, the examples and benchmarks in
+/// full, and the `//!` / `///` docs of every source file.
+fn published_texts() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for name in ["README.md", "CHANGELOG.md"] {
+        out.push((
+            name.to_string(),
+            std::fs::read_to_string(root.join(name)).unwrap(),
+        ));
+    }
+    for dir in ["examples", "bench", "benches"] {
+        let mut files = Vec::new();
+        walk(&root.join(dir), &mut files);
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                out.push((f.display().to_string(), text));
+            }
+        }
+    }
+    for dir in ["src", "runtime/src", "macros/src"] {
+        let mut files = Vec::new();
+        walk(&root.join(dir), &mut files);
+        for f in files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let docs: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("//!") || l.starts_with("///")
+                })
+                .collect();
+            out.push((f.display().to_string(), docs.join("\n")));
+        }
+    }
+    out
+}
+
+/// What a key-shaped string found in published text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Base64 of exactly 32 bytes: an encryption key (and a secret as text).
+    Key,
+    /// A secret: long hex, a quoted secret-looking literal, a secret constructor's argument.
+    Secret,
+    /// Bytes written as `vec![N; M]` in a key constructor.
+    Bytes,
+}
+
+/// Every key-shaped string in `text`:
+///
+/// - a run of base64 characters that decodes to exactly 32 bytes (an encryption key);
+/// - a run of 32 or more hex digits;
+/// - on a line that mentions a secret or a key: a quoted literal of 16 or more characters
+///   without spaces that is not code (no `::`, brackets, `/`, `=`, and not a bare
+///   identifier);
+/// - the quoted argument of a secret or key constructor (`Secret::new`, `hs256`, `hmac`,
+///   `from_secret`, `Keyring::parse`, `Keyring::new`), whatever it looks like;
+/// - `vec![N; M]` bytes given to `hs256` or `hmac`;
+/// - a shell assignment or default of a `…SECRET`/`…KEY`/`…KEYS`/`…PASSWORD` variable.
+fn key_shaped(text: &str) -> Vec<(String, Shape)> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut out = Vec::new();
+    let runs = |line: &str, ok: fn(char) -> bool| -> Vec<String> {
+        line.split(|c: char| !ok(c))
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        for tok in runs(line, |c| c.is_ascii_alphanumeric() || "+/=_-".contains(c)) {
+            let bare = tok.trim_end_matches('=');
+            if (40..=46).contains(&tok.len())
+                && [STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+                    .iter()
+                    .any(|e| e.decode(bare).is_ok_and(|b| b.len() == 32))
+            {
+                out.push((tok.clone(), Shape::Key));
+            }
+        }
+        for tok in runs(line, |c| c.is_ascii_hexdigit()) {
+            if tok.len() >= 32 {
+                out.push((tok, Shape::Secret));
+            }
+        }
+        let quoted = |q: char| -> Vec<String> {
+            line.split(q).skip(1).step_by(2).map(String::from).collect()
+        };
+        if lower.contains("secret") || lower.contains("key") {
+            for lit in quoted('"').into_iter().chain(quoted('\'')) {
+                let code = lit.contains("::")
+                    || lit
+                        .chars()
+                        .any(|c| c.is_whitespace() || "/{}()[]<>=$?".contains(c))
+                    || lit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if lit.len() >= 16 && !code {
+                    out.push((lit, Shape::Secret));
+                }
+            }
+        }
+        for ctor in [
+            "Secret::new(",
+            "Secret::from(",
+            "hs256(",
+            "hmac(",
+            "from_secret(",
+            "Keyring::parse(",
+            "Keyring::new(",
+        ] {
+            for (at, _) in line.match_indices(ctor) {
+                let rest = line[at + ctor.len()..].trim_start();
+                let rest = rest.strip_prefix("String::from(").unwrap_or(rest);
+                let rest = rest.strip_prefix('b').unwrap_or(rest);
+                if let Some(lit) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                    out.push((lit.to_string(), Shape::Secret));
+                }
+                if let Some(v) = rest.strip_prefix("vec![") {
+                    let v = v.split(']').next().unwrap();
+                    if let Some((byte, n)) = v.split_once(';') {
+                        let byte: u8 = byte.trim().trim_end_matches("u8").parse().unwrap();
+                        let n: usize = n.trim().parse().unwrap();
+                        out.push((b64(&vec![byte; n]), Shape::Bytes));
+                    }
+                }
+            }
+        }
+        for name in ["SECRET", "KEY", "KEYS", "PASSWORD"] {
+            for sep in [format!("{name}="), format!("{name}:-")] {
+                for (at, _) in line.match_indices(&sep) {
+                    let value: String = line[at + sep.len()..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && !"}'\"`".contains(*c))
+                        .collect();
+                    // `k1:<base64 …>`, `k2:…`: a description of a value, not one
+                    let described = value.contains(['<', '>', '…']);
+                    if value.len() >= 8 && !value.starts_with('$') && !described {
+                        out.push((value, Shape::Secret));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Finding 15: every secret or key that appears in the project's own docs and examples is
+/// refused by the production profile — as an HMAC secret (app or issuer), and when it is a
+/// 32-byte key, as an encryption key — and the central check calls it a development value.
+#[test]
+fn every_secret_and_key_in_the_docs_and_examples_is_refused_in_production() {
+    use base64::Engine as _;
+    let mut found: Vec<(String, Shape, String)> = Vec::new();
+    for (file, text) in published_texts() {
+        for (value, shape) in key_shaped(&text) {
+            if !found.iter().any(|(v, _, _)| *v == value) {
+                found.push((value, shape, file.clone()));
+            }
+        }
+    }
+    // the scan sees what is known to be there
+    for known in [
+        "7PS0YY6E4tLZ3+y8ZiI6MSRnh/SWx2W6tdbK9QamFvI=",
+        "an-hmac-secret-of-at-least-32-bytes!",
+        "0123456789abcdef0123456789abcdef",
+        "shieldwall-load-test-secret-0123456789abcdef",
+        "correct horse battery staple",
+    ] {
+        assert!(
+            found.iter().any(|(v, _, _)| v == known),
+            "the scan missed {known:?}: {found:#?}"
+        );
+    }
+    let mut accepted = Vec::new();
+    for (value, shape, file) in &found {
+        let bytes = match shape {
+            Shape::Bytes => base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .unwrap(),
+            _ => value.as_bytes().to_vec(),
+        };
+        if !shieldwall::secrets::is_development_value(&bytes) {
+            accepted.push(format!("{file}: {value:?} is not a development value"));
+        }
+        if let Err(why) = production_refuses_jwt_secret(&bytes) {
+            accepted.push(format!("{file}: {value:?}: {why}"));
+        }
+        let key = match shape {
+            Shape::Key => Some(value.clone()),
+            Shape::Bytes if bytes.len() == 32 => Some(value.clone()),
+            Shape::Bytes | Shape::Secret => None,
+        };
+        if let Some(key) = key
+            && keyring_in("production", &key).is_ok()
+        {
+            accepted.push(format!("{file}: {value:?} accepted as an encryption key"));
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "published values accepted in production:\n{}",
+        accepted.join("\n")
+    );
+    println!("{} key-shaped strings checked", found.len());
 }

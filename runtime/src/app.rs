@@ -347,11 +347,18 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Which checks apply (default development; `SHIELDWALL_PROFILE` via [`Shieldwall::env`]).
-    /// Production refuses development secrets, missing secrets and debug routes (see
-    /// [`crate::config`]).
+    /// Which checks apply (default: the profile declared for the process, else
+    /// `SHIELDWALL_PROFILE`; see [`crate::config`]). Production refuses development secrets
+    /// and keyrings, missing secrets and debug routes. Production set here is also declared
+    /// for the whole process ([`crate::config::declare`]): secrets and keyrings read
+    /// afterwards see it, and `SHIELDWALL_PROFILE=development` cannot lower it (only
+    /// `SHIELDWALL_PROFILE_OVERRIDE=development` can, logged). `SHIELDWALL_PROFILE=production`
+    /// makes this builder production even when the code says development.
     pub fn profile(mut self, profile: crate::config::Profile) -> Self {
-        self.settings.profile = profile;
+        if profile.is_production() {
+            crate::config::declare(profile);
+        }
+        self.settings.code_profile = Some(profile);
         self
     }
 
@@ -559,6 +566,11 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         if let (Some(issuer), Some(keys)) = (&self.token_issuer, &self.api_keys) {
             // TokenIssuer::revoke_subject then also revokes the subject's API keys.
             issuer.attach_api_keys(keys.clone());
+        }
+        // A token issuer signs with its own secret, which is not the verification key when
+        // the app also configures `.jwt(...)`: it is refused on the same terms.
+        for issuer in &self.settings.issuers {
+            issuer.check_keys()?;
         }
         auth.api_keys = self.api_keys.take();
         auth.revocation = self.revocation.take();

@@ -11,7 +11,8 @@
 //!     phone: Encrypted<String>, // stored as "v1.k1.<base64url>", never in clear
 //! }
 //!
-//! // SHIELDWALL_ENCRYPTION_KEYS=k1:<base64 of 32 random bytes> in real use (Keyring::from_env)
+//! // SHIELDWALL_ENCRYPTION_KEYS=k1:<base64 of 32 random bytes> in real use (Keyring::from_env).
+//! // This key is published here, so the production profile refuses it.
 //! let keys = Keyring::parse("k1:7PS0YY6E4tLZ3+y8ZiI6MSRnh/SWx2W6tdbK9QamFvI=").unwrap();
 //! let row = UserRow {
 //!     username: "alice".into(),
@@ -66,6 +67,14 @@
 //! | `SHIELDWALL_ENCRYPTION_KEYS_FILE` | a file holding that list (Docker / Kubernetes secrets) |
 //! | `SHIELDWALL_ENCRYPTION_CURRENT` | the kid that seals (default: the first in the list) |
 //!
+//! In the production profile (the process's, see [`crate::config`]) every way of making a
+//! keyring — [`Keyring::from_env`], [`Keyring::parse`], [`Keyring::new`], … — refuses a key
+//! that is published or weak ([`crate::secrets::weakness`]): the example key above, a
+//! published key from a tutorial, text used as key bytes, a sequence (`00 01 02 …`). In
+//! every profile a key of one byte repeated is refused. And an app built with the
+//! production profile is refused while a development keyring
+//! ([`Keyring::generate_development`]) exists in the process.
+//!
 //! Key bytes live in [`Secret`]s: they are zeroed on drop and a [`Keyring`]'s `Debug` shows
 //! only its key ids. Errors name the variable and the kid, never key material or plaintext.
 //! An [`Encrypted<T>`] holds only ciphertext; its `Debug` shows the key id and length.
@@ -73,6 +82,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -102,6 +112,15 @@ pub const KEYS_VAR: &str = "SHIELDWALL_ENCRYPTION_KEYS";
 pub const CURRENT_VAR: &str = "SHIELDWALL_ENCRYPTION_CURRENT";
 
 const AAD_LABEL: &[u8] = b"shieldwall.encrypted.v1";
+
+/// Whether a development keyring was generated in this process: the production profile
+/// refuses to build then (see [`crate::config`]).
+static DEVELOPMENT_KEYRING: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`Keyring::generate_development`] ran in this process.
+pub(crate) fn development_keyring_generated() -> bool {
+    DEVELOPMENT_KEYRING.load(Ordering::Acquire)
+}
 
 /// Why a key could not be configured or a value could not be sealed or opened. Never
 /// contains key material or plaintext.
@@ -187,7 +206,15 @@ fn check_kid(name: &str, kid: &str) -> Result<(), CryptoError> {
     }
 }
 
-fn check_key(name: &str, kid: &str, key: &[u8; KEY_LEN]) -> Result<(), CryptoError> {
+/// Refuse a key that is one byte repeated (every profile) and, in production, a key that
+/// is published — the example key in these docs among them — or otherwise weak
+/// ([`crate::secrets::weakness`]).
+fn check_key(
+    name: &str,
+    kid: &str,
+    key: &[u8; KEY_LEN],
+    production: bool,
+) -> Result<(), CryptoError> {
     if key.iter().all(|b| *b == key[0]) {
         return Err(invalid(
             name,
@@ -196,7 +223,21 @@ fn check_key(name: &str, kid: &str, key: &[u8; KEY_LEN]) -> Result<(), CryptoErr
             ),
         ));
     }
+    if production && let Some(weakness) = crate::secrets::weakness(key) {
+        return Err(invalid(
+            name,
+            format!(
+                "key {kid:?} {weakness}, and the production profile refuses it: generate one with `openssl rand -base64 32`"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Whether the process's profile is production (an unreadable profile counts as
+/// production).
+fn production() -> bool {
+    crate::config::Profile::from_env().map_or(true, crate::config::Profile::is_production)
 }
 
 impl Keyring {
@@ -205,7 +246,7 @@ impl Keyring {
         let kid = kid.into();
         let key = Secret::new(key);
         check_kid("keyring", &kid)?;
-        check_key("keyring", &kid, key.expose())?;
+        check_key("keyring", &kid, key.expose(), production())?;
         Ok(Self {
             keys: vec![(kid, key)],
             current: 0,
@@ -218,7 +259,7 @@ impl Keyring {
         let kid = kid.into();
         let key = Secret::new(key);
         check_kid("keyring", &kid)?;
-        check_key("keyring", &kid, key.expose())?;
+        check_key("keyring", &kid, key.expose(), production())?;
         if self.keys.iter().any(|(k, _)| *k == kid) {
             return Err(invalid("keyring", format!("key id {kid:?} is used twice")));
         }
@@ -246,10 +287,10 @@ impl Keyring {
 
     /// Parse `kid:base64key,kid:base64key,…`; the first key is current.
     pub fn parse(spec: &str) -> Result<Self, CryptoError> {
-        Self::parse_named(KEYS_VAR, spec)
+        Self::parse_named(KEYS_VAR, spec, production())
     }
 
-    fn parse_named(name: &str, spec: &str) -> Result<Self, CryptoError> {
+    fn parse_named(name: &str, spec: &str, production: bool) -> Result<Self, CryptoError> {
         let mut ring: Option<Self> = None;
         for (i, item) in spec
             .split([',', '\n'])
@@ -266,7 +307,7 @@ impl Keyring {
             let kid = kid.trim();
             check_kid(name, kid)?;
             let key = decode_key(name, kid, b64.trim())?;
-            check_key(name, kid, key.expose())?;
+            check_key(name, kid, key.expose(), production)?;
             ring = Some(match ring {
                 None => Self {
                     keys: vec![(kid.to_owned(), key)],
@@ -311,7 +352,9 @@ impl Keyring {
             crate::secrets::Origin::Var => KEYS_VAR.to_owned(),
             crate::secrets::Origin::File => format!("{KEYS_VAR}_FILE"),
         };
-        let ring = Self::parse_named(&name, spec.expose())?;
+        let production = crate::config::Profile::from_vars(&vars)
+            .map_or(true, crate::config::Profile::is_production);
+        let ring = Self::parse_named(&name, spec.expose(), production)?;
         match vars(CURRENT_VAR).filter(|v| !v.trim().is_empty()) {
             Some(kid) => ring.with_current(kid.trim()).map_err(|_| {
                 invalid(
@@ -349,8 +392,11 @@ impl Keyring {
     }
 
     /// One random key with the id `dev`, marked as a development keyring
-    /// ([`Keyring::is_development`]). What it seals cannot be opened by another process.
+    /// ([`Keyring::is_development`]). What it seals cannot be opened by another process,
+    /// so once one exists, an app built with the production profile in the same process
+    /// is refused ([`crate::config`]).
     pub fn generate_development() -> Self {
+        DEVELOPMENT_KEYRING.store(true, Ordering::Release);
         let mut key = [0u8; KEY_LEN];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let key = Secret::new(key);

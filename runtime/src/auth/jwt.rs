@@ -366,6 +366,13 @@ impl Jwt {
         })
     }
 
+    /// Check every static key as [`Jwt::compile`] would (HMAC length, PEM and algorithm
+    /// checks), without preparing a verifier: for the token issuer's signing secret, which
+    /// is not the app's verification key when the app configures its own JWT.
+    pub(crate) fn check_keys(&self) -> Result<(), JwtConfigError> {
+        self.keys.iter().try_for_each(|k| k.compile().map(drop))
+    }
+
     /// Add a verification key.
     pub fn key(mut self, key: JwtKey) -> Self {
         self.keys.push(key);

@@ -28,6 +28,20 @@
 //! Every call is bounded by a timeout (default 200 ms); errors and timeouts are reported
 //! to the caller, which applies the route's outage policy (see [`super::OnOutage`]). The
 //! first failure after a healthy period is logged once, as is the recovery.
+//!
+//! # Recovery is exact from the first request
+//!
+//! When Redis restarts, the connection every instance holds is dead, and nothing says so
+//! until a command is sent on it. The connection manager reconnects only once a command has
+//! failed, so the requests that found the dead connection would be decided by the outage
+//! policy although Redis answers again: two instances each applying their own local budget
+//! once admitted 7 requests of a 5/min limit. Instead, a call whose command fails because
+//! the connection is gone (an I/O error, a dropped or refused connection) is sent once more,
+//! on the fresh connection the manager is making, *inside the same timeout*; only if that
+//! fails too does the outage policy apply. A command that reached a dying server and whose
+//! answer was lost may so be counted twice: that errs towards refusing, never towards
+//! admitting. Server errors (a script error, `OOM`, `READONLY`) are not retried. The healthy
+//! path is unchanged: one script call, no extra allocation or lock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -76,6 +90,47 @@ end
 redis.call('SET', KEYS[1], string.format('%d', back), 'PX', math.ceil((back - now) / 1000))
 return 1
 ";
+/// Run `$op` (an expression using `$conn: &mut ConnectionManager`) on the store's shared
+/// connection, bounded by its timeout; when it fails because the connection is gone, run it
+/// once more on the fresh connection the manager makes, inside the same timeout (see the
+/// [module docs](self#recovery-is-exact-from-the-first-request)). A macro rather than a
+/// function taking an async closure: the returned futures stay `Send` for every lifetime,
+/// and nothing is boxed on the request path.
+macro_rules! retrying {
+    ($store:expr, |$conn:ident| $op:expr) => {{
+        let store = $store;
+        let work = async {
+            let mut conn = store.conn().await?;
+            let first = {
+                let $conn = &mut conn;
+                $op
+            };
+            match first {
+                Ok(v) => Ok(v),
+                Err(e) if connection_lost(&e) => {
+                    // The manager swapped in a new connection when the command failed:
+                    // this waits for it.
+                    let mut conn = store.conn().await?;
+                    let $conn = &mut conn;
+                    $op.map_err(|_| StoreError::Unavailable)
+                }
+                Err(_) => Err(StoreError::Unavailable),
+            }
+        };
+        tokio::time::timeout(store.inner.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout)?
+    }};
+}
+
+/// Whether a command failed because the connection is gone (Redis restarted, or the
+/// connection was never made), rather than because the server refused it.
+fn connection_lost(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}
 
 /// A Redis-backed GCRA store shared by every instance of the app.
 #[derive(Clone)]
@@ -203,15 +258,7 @@ impl RedisStore {
         &self,
         cmd: redis::Cmd,
     ) -> Result<T, StoreError> {
-        let work = async {
-            let mut conn = self.conn().await?;
-            cmd.query_async::<T>(&mut conn)
-                .await
-                .map_err(|_| StoreError::Unavailable)
-        };
-        tokio::time::timeout(self.inner.timeout, work)
-            .await
-            .map_err(|_| StoreError::Timeout)?
+        retrying!(self, |conn| cmd.query_async::<T>(conn).await)
     }
 
     /// Run a script invocation on the shared connection, bounded by the timeout.
@@ -219,15 +266,7 @@ impl RedisStore {
         &self,
         inv: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let work = async {
-            let mut conn = self.conn().await?;
-            inv.invoke_async::<T>(&mut conn)
-                .await
-                .map_err(|_| StoreError::Unavailable)
-        };
-        tokio::time::timeout(self.inner.timeout, work)
-            .await
-            .map_err(|_| StoreError::Timeout)?
+        retrying!(self, |conn| inv.invoke_async::<T>(conn).await)
     }
 
     /// Redis key of a bucket: prefix, the limit's scope (`POST /users#0`), the identity.
@@ -327,19 +366,11 @@ impl RedisStore {
     ) -> Result<Decision, StoreError> {
         let emission_us = (quota.emission / 1_000).max(1);
         let tolerance_us = quota.tolerance / 1_000;
-        let redis_key = self.key(scope, key);
-        let work = async {
-            let mut conn = self.conn().await?;
-            let mut invocation = self.inner.script.key(redis_key);
-            invocation.arg(emission_us).arg(tolerance_us);
-            invocation
-                .invoke_async::<(i64, i64, i64)>(&mut conn)
-                .await
-                .map_err(|_| StoreError::Unavailable)
-        };
-        let (allowed, remaining, reset_us) = tokio::time::timeout(self.inner.timeout, work)
-            .await
-            .map_err(|_| StoreError::Timeout)??;
+        let mut invocation = self.inner.script.key(self.key(scope, key));
+        invocation.arg(emission_us).arg(tolerance_us);
+        let (allowed, remaining, reset_us) = retrying!(self, |conn| {
+            invocation.invoke_async::<(i64, i64, i64)>(conn).await
+        })?;
         let reset_us = u64::try_from(reset_us.max(0)).unwrap_or(0);
         Ok(Decision {
             allowed: allowed == 1,
