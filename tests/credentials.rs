@@ -977,3 +977,54 @@ async fn revocation_is_shared_through_redis() {
     );
     assert_eq!(me_status(&a.base, &access2).await, 401);
 }
+
+/// A rotation whose reply was lost is sent again by the Redis store (its connection died
+/// after the script ran). The same call, repeated, must not look like a reuse: that would
+/// revoke an honest user's family. A replay of the old token (a new call, so a fresh new
+/// id) is still a reuse.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_rotation_is_not_a_reuse() {
+    use shieldwall::auth::revocation::{Rotation, TokenState};
+    let Some(redis) = redis_server() else {
+        return;
+    };
+    let store = shieldwall::rate::redis::RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_secs(5));
+    for state in [TokenState::memory(), TokenState::redis(store)] {
+        state.start_family("fam", "a", 60).await.unwrap();
+        assert_eq!(
+            state.rotate("fam", "a", "b", 60).await.unwrap(),
+            Rotation::Rotated
+        );
+        // the retry of that very call
+        assert_eq!(
+            state.rotate("fam", "a", "b", 60).await.unwrap(),
+            Rotation::Rotated,
+            "a retried rotation revoked the family"
+        );
+        assert!(
+            !state
+                .is_revoked(None, Some("fam"), "u", None)
+                .await
+                .unwrap()
+        );
+        // the current token still rotates
+        assert_eq!(
+            state.rotate("fam", "b", "c", 60).await.unwrap(),
+            Rotation::Rotated
+        );
+        // a replay of an old token is a new call: a reuse, and the family dies
+        assert_eq!(
+            state.rotate("fam", "a", "d", 60).await.unwrap(),
+            Rotation::Reused
+        );
+        assert!(
+            state
+                .is_revoked(None, Some("fam"), "u", None)
+                .await
+                .unwrap()
+        );
+    }
+}

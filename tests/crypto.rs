@@ -260,7 +260,10 @@ fn published_and_weak_keys_are_refused_in_production() {
         (
             format!(
                 "mine:{}",
-                DOC_KEY.trim_end_matches('=').replace('+', "-").replace('/', "_")
+                DOC_KEY
+                    .trim_end_matches('=')
+                    .replace('+', "-")
+                    .replace('/', "_")
             ),
             "is published",
         ),

@@ -83,6 +83,7 @@ if cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
   return 1
 end
+if cur == ARGV[2] then return 1 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return 2
@@ -228,7 +229,10 @@ impl TokenState {
     }
 
     /// Present refresh token `jti` of `fam`; on success `new_jti` becomes current. Any other
-    /// token of the family is a reuse: the family is revoked.
+    /// token of the family is a reuse: the family is revoked. The same call repeated (the
+    /// Redis store sends a command again when its connection died before the answer came)
+    /// answers [`Rotation::Rotated`] again: `new_jti` is fresh per call, so only the call
+    /// that made it current can name it.
     pub async fn rotate(
         &self,
         fam: &str,
@@ -245,6 +249,9 @@ impl TokenState {
                 }
                 match m.get(&Self::k("fam", fam), now) {
                     None => Ok(Rotation::Unknown),
+                    // The same call again (a retry whose first answer was lost): the new
+                    // id is random per call, so only that call can name it.
+                    Some(cur) if cur == new_jti => Ok(Rotation::Rotated),
                     Some(cur) if cur == jti => {
                         m.set(
                             Self::k("fam", fam),
