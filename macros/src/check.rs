@@ -223,6 +223,15 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         }
     }
 
+    // A `login` route checks credentials itself: without a limit every guess is free. The
+    // built-in token endpoint (`TOKEN_POLICY`) charges 20/min per ip before anything else.
+    if let (Some(login), None) = (&args.login, &args.rate) {
+        errs.at(
+            login.span(),
+            "a `login` route checks credentials, so without a rate limit brute force is free: add a per-client limit charged before authentication, such as `rate = \"20/min per ip\"` (the built-in token endpoint's limit)",
+        );
+    }
+
     let body_limit = args
         .body_limit
         .as_ref()
