@@ -840,17 +840,18 @@ async fn custom_claims_reach_the_handler() {
 
 #[tokio::test]
 async fn handlers_stay_callable_as_plain_functions() {
+    use shieldwall::testing::as_enforced;
     let admin = Principal::new("alice").with_roles(["admin"]);
-    let Json(v) = create_user(
+    let Json(v) = as_enforced(create_user(
         admin,
         Json(NewUser {
             username: "u".into(),
             email: "u@example.com".into(),
             age: 1,
         }),
-    )
+    ))
     .await;
     assert_eq!(v, json!({"by": "alice", "username": "u"}));
-    assert_eq!(get_user(Path("bob".into())).await, "user:bob");
-    assert_eq!(me(Principal::new("z")).await, "me:z");
+    assert_eq!(as_enforced(get_user(Path("bob".into()))).await, "user:bob");
+    assert_eq!(as_enforced(me(Principal::new("z"))).await, "me:z");
 }

@@ -259,8 +259,35 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
     let mut callee = name.clone();
     callee.set_span(ret_span);
     let respond = quote_spanned! {ret_span=>
-        #sp::respond(#callee(#(#call_args),*).await)
+        #sp::respond(#sp::enforce_entry(#callee(#(#call_args),*)).await)
     };
+
+    // ---- the user's function: unchanged, but it runs only inside its route ----
+    //
+    // Why a check in the body, armed by a task-local: the function must keep its name and
+    // signature (it is the unit-testable handler, and `Principal`-less signatures are
+    // common), so a plain `Router` can always mount it as an axum handler and nothing at
+    // compile time can stop that. A wrapper type or an extra argument would change what
+    // users call in tests. What the generated route can do is mark the one call it makes
+    // after enforcing the policy: `enforce_entry` runs the function's future inside a
+    // tokio task-local scope (armed), and the first statement of the body, `check_entry`,
+    // takes that mark. Request extensions would not do: the body has no access to the
+    // request, and a parameterless handler has none at all. The scope costs a thread-local
+    // swap per poll and the check one thread-local read, with no allocation.
+    //
+    // Outside the scope the check logs why and panics: no value of the user's return type
+    // can be built, and the body must not run. A plain `Router` then drops the connection
+    // (no 2xx, no user code ran); under a catch-panic layer it is a 500.
+    //
+    // Each arming admits one entry (the check disarms it), so a `#[secure]` function that
+    // calls another directly is refused at the callee: the callee's attribute promises who
+    // reaches its body, and the caller's policy must not silently stand in for it. Shared
+    // code goes in a plain function. Unit tests arm the call with
+    // `shieldwall::testing::as_enforced(handler(..))`.
+    let mut item = item.clone();
+    let entry: syn::Stmt = syn::parse_quote! { #p::check_entry(#name_str); };
+    item.block.stmts.insert(0, entry);
+    let item = &item;
 
     let doc = format!(
         "The `#[secure]` route of [`{name_str}`](fn@{name_str}): `{} {}`.",

@@ -10,7 +10,7 @@ pub use axum::routing::MethodRouter;
 pub use crate::policy::{
     Access, AuthKind, Expr, Method, OnOutage, Per, Policy, Rate, Requirements, Role, RoleRef,
 };
-pub use crate::route::{Finish, Guard, RouteFactory, body_request};
+pub use crate::route::{Finish, Guard, RouteFactory, body_request, check_entry, enforce_entry};
 pub use crate::validate::{Validated, form, json, query, validate};
 
 use std::future::Future;

@@ -15,6 +15,16 @@
 //! A [`SecureRoute`] mounted without the runtime ([`SecureRoute::into_unenforced`]) fails
 //! closed: every request gets a 500 and an error is logged.
 //!
+//! The function itself refuses to run outside its route. Its body begins with
+//! [`check_entry`], which passes only inside [`enforce_entry`]: the generated handler wraps
+//! the call in it once the policy has passed, so the bare function mounted as a plain axum
+//! handler (`post(create_user)`) never runs its body, whatever arguments it takes. Outside,
+//! the check logs why on the `shieldwall::audit` target and panics, as it cannot build a
+//! value of the function's return type: a plain `Router` then drops the connection (no
+//! response, no user code ran), the shieldwall app answers 500. Each arming admits one
+//! entry, so a `#[secure]` function calling another directly is refused too: the callee's
+//! attribute would otherwise be skipped. Unit tests arm it with `shieldwall::testing::as_enforced`.
+//!
 //! ```
 //! use shieldwall_runtime::route::Guard;
 //! // Guards are made by the app at build; a detached one refuses everything.
@@ -22,6 +32,8 @@
 //! # let _ = g;
 //! ```
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -474,4 +486,57 @@ async fn timed_redis_check(
 pub fn body_request(parts: Parts, body: Body, fin: &Finish) -> Result<Request, Response> {
     crate::validate::limit_body(Request::from_parts(parts, body), fin.body_limit())
         .map_err(|rej| fin.reject(rej))
+}
+
+// ---------------------------------------------------------------- entry
+
+tokio::task_local! {
+    /// Armed (`true`) by [`enforce_entry`] around one call of a `#[secure]` function, and
+    /// disarmed by the [`check_entry`] its body begins with.
+    static ENTRY: Cell<bool>;
+}
+
+/// Run `call`, the future of a `#[secure]` function, with its entry armed: its body's
+/// [`check_entry`] lets it run, once. The generated handler calls this only after the
+/// route's policy has passed; tests reach it through `shieldwall::testing::as_enforced`.
+///
+/// The cost is a task-local scope: a thread-local swap on each poll of `call`.
+#[doc(hidden)]
+pub fn enforce_entry<F: Future>(call: F) -> impl Future<Output = F::Output> {
+    ENTRY.scope(Cell::new(true), call)
+}
+
+/// The first statement of every `#[secure]` function: continue only when this call was
+/// armed by [`enforce_entry`], and disarm it, so that a second `#[secure]` function entered
+/// from within (a direct call of one handler from another) is refused as well. Otherwise
+/// log why and panic: no value of the function's return type can be made here, and its
+/// body must not run.
+#[doc(hidden)]
+#[inline]
+pub fn check_entry(handler: &'static str) {
+    if !ENTRY
+        .try_with(|armed| armed.replace(false))
+        .unwrap_or(false)
+    {
+        refuse_entry(handler)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_entry(handler: &'static str) -> ! {
+    tracing::error!(
+        target: "shieldwall::audit",
+        handler,
+        reason = "handler called outside its #[secure] route",
+        "refusing to run #[secure] handler `{handler}` outside its #[secure] route: mount it \
+         with Shieldwall::routes(routes![{handler}]), not as a plain axum handler; share code \
+         between handlers through a plain fn; in unit tests wrap the call in \
+         shieldwall::testing::as_enforced(..)"
+    );
+    panic!(
+        "#[secure] handler `{handler}` called outside its #[secure] route: its policy was not \
+         enforced, so its body does not run (mount it with Shieldwall::routes(routes![{handler}]); \
+         in unit tests wrap the call in shieldwall::testing::as_enforced(..))"
+    )
 }
