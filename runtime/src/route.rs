@@ -16,7 +16,8 @@
 //! closed: every request gets a 500 and an error is logged.
 //!
 //! The function itself refuses to run outside its route. Its body begins with
-//! [`check_entry`], which passes only inside [`enforce_entry`]: the generated handler wraps
+//! [`check_entry`], which passes only inside [`enforce_entry`] (a flag set while that
+//! future polls the call, like a task-local, and taken by the check): the generated handler wraps
 //! the call in it once the policy has passed, so the bare function mounted as a plain axum
 //! handler (`post(create_user)`) never runs its body, whatever arguments it takes. Outside,
 //! the check logs why on the `shieldwall::audit` target and panics, as it cannot build a
@@ -34,7 +35,9 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{RawPathParams, Request};
@@ -490,20 +493,64 @@ pub fn body_request(parts: Parts, body: Body, fin: &Finish) -> Result<Request, R
 
 // ---------------------------------------------------------------- entry
 
-tokio::task_local! {
-    /// Armed (`true`) by [`enforce_entry`] around one call of a `#[secure]` function, and
-    /// disarmed by the [`check_entry`] its body begins with.
-    static ENTRY: Cell<bool>;
+// Why a thread-local flag swapped by our own future rather than `tokio::task_local!`:
+// tokio's scope swaps a `RefCell<Option<T>>` in and out of thread-local storage around
+// every poll (three borrow checks per call with the check), which measured 25 ns per call
+// (`benches/policy.rs`, `entry/*`); this is a `Cell<bool>` swapped in and back, a few
+// nanoseconds. The semantics are those of a task-local: the flag is set only while
+// `Entry` polls its own future, on the thread polling it, and restored afterwards (a panic
+// included), so no other task ever observes it.
+
+thread_local! {
+    /// Set only while an [`Entry`] polls its call: `true` until the call's body takes it.
+    static ENTRY: Cell<bool> = const { Cell::new(false) };
+}
+
+pin_project_lite::pin_project! {
+    /// The future of one call of a `#[secure]` function, armed by [`enforce_entry`].
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Entry<F> {
+        armed: bool,
+        #[pin]
+        call: F,
+    }
+}
+
+impl<F: Future> Future for Entry<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Takes back what is left of the arming and restores the outer value, also when
+        /// the call panics.
+        struct Restore<'a> {
+            armed: &'a mut bool,
+            outer: bool,
+        }
+        impl Drop for Restore<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                *self.armed = ENTRY.replace(self.outer);
+            }
+        }
+        let this = self.project();
+        let outer = ENTRY.replace(*this.armed);
+        let _restore = Restore {
+            armed: this.armed,
+            outer,
+        };
+        this.call.poll(cx)
+    }
 }
 
 /// Run `call`, the future of a `#[secure]` function, with its entry armed: its body's
 /// [`check_entry`] lets it run, once. The generated handler calls this only after the
 /// route's policy has passed; tests reach it through `shieldwall::testing::as_enforced`.
-///
-/// The cost is a task-local scope: a thread-local swap on each poll of `call`.
 #[doc(hidden)]
-pub fn enforce_entry<F: Future>(call: F) -> impl Future<Output = F::Output> {
-    ENTRY.scope(Cell::new(true), call)
+#[inline]
+pub fn enforce_entry<F: Future>(call: F) -> Entry<F> {
+    Entry { armed: true, call }
 }
 
 /// The first statement of every `#[secure]` function: continue only when this call was
@@ -514,10 +561,7 @@ pub fn enforce_entry<F: Future>(call: F) -> impl Future<Output = F::Output> {
 #[doc(hidden)]
 #[inline]
 pub fn check_entry(handler: &'static str) {
-    if !ENTRY
-        .try_with(|armed| armed.replace(false))
-        .unwrap_or(false)
-    {
+    if !ENTRY.replace(false) {
         refuse_entry(handler)
     }
 }
@@ -539,4 +583,91 @@ fn refuse_entry(handler: &'static str) -> ! {
          enforced, so its body does not run (mount it with Shieldwall::routes(routes![{handler}]); \
          in unit tests wrap the call in shieldwall::testing::as_enforced(..))"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    /// What a generated `#[secure]` function does first.
+    async fn secured() -> u8 {
+        check_entry("secured");
+        7
+    }
+
+    fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        fut.as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    fn refused(fut: impl Future) -> bool {
+        catch_unwind(AssertUnwindSafe(|| {
+            let _ = poll_once(fut);
+        }))
+        .is_err()
+    }
+
+    #[test]
+    fn only_an_armed_call_enters_and_only_once() {
+        assert!(refused(secured()));
+        assert_eq!(poll_once(enforce_entry(secured())), Poll::Ready(7));
+        // A second `#[secure]` function entered from the armed one is refused.
+        assert!(refused(enforce_entry(async {
+            let _ = secured().await;
+            secured().await
+        })));
+    }
+
+    #[test]
+    fn the_arming_never_outlives_its_poll() {
+        // An armed future whose body does not take the mark leaves nothing behind.
+        assert_eq!(poll_once(enforce_entry(async { 1 })), Poll::Ready(1));
+        assert!(refused(secured()));
+        // Nor does one that panics inside.
+        assert!(refused(enforce_entry(async { panic!("inside") })));
+        assert!(refused(secured()));
+        // Nor one still pending: the mark stays with that future, not with the thread.
+        let mut pending = Box::pin(enforce_entry(async {
+            std::future::pending::<()>().await;
+            secured().await
+        }));
+        assert!(
+            pending
+                .as_mut()
+                .poll(&mut Context::from_waker(std::task::Waker::noop()))
+                .is_pending()
+        );
+        assert!(refused(secured()));
+    }
+
+    #[test]
+    fn a_pending_armed_call_keeps_its_mark_until_its_body_starts() {
+        let mut ready = false;
+        let gate = std::future::poll_fn(move |_| {
+            if std::mem::replace(&mut ready, true) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        // The generated handler only wraps the function's own future, whose body checks
+        // first; an armed wrapper around a not-yet-started body keeps the mark across polls.
+        let mut call = Box::pin(enforce_entry(async move {
+            gate.await;
+            secured().await
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+        assert!(refused(secured()));
+        assert_eq!(
+            call.as_mut().poll(&mut Context::from_waker(waker)),
+            Poll::Ready(7)
+        );
+    }
 }
