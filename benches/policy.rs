@@ -6,6 +6,12 @@
 //! handler. `policy/finish` is what every admitted response then pays (error contract,
 //! RateLimit fields); `policy/guard_enter` is the whole `Guard::enter`, JWT included, for
 //! scale. The route is built by a real `Shieldwall::build()` (`bench_support::RouteCheck`).
+//!
+//! `entry/*` is what a `#[secure]` function's refusal to run outside its route adds to the
+//! request path: `entry/plain_fn` calls an undecorated async fn, `entry/secure_fn` the same
+//! body under `#[secure]`, armed by `__private::enforce_entry` exactly as the generated
+//! handler arms it (a task-local scope around the call, the check in the body). The
+//! difference between the two is the cost.
 
 use std::hint::black_box;
 
@@ -30,6 +36,17 @@ struct NewUser {
 #[secure(post "/users", role = "admin", scope = "users:write", rate = "4000000000/1s")]
 async fn create_user(Json(body): Json<NewUser>) -> (StatusCode, String) {
     (StatusCode::CREATED, body.username)
+}
+
+/// The cheapest handler, so that the entry check is all that differs from `plain_ping`.
+#[secure(get "/ping", public)]
+async fn ping() -> &'static str {
+    "pong"
+}
+
+/// The same body, undecorated.
+async fn plain_ping() -> &'static str {
+    "pong"
 }
 
 fn token() -> String {
@@ -110,5 +127,14 @@ fn policy(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, policy);
+fn entry(c: &mut Criterion) {
+    c.bench_function("entry/plain_fn", |b| {
+        b.iter(|| ready(black_box(plain_ping())))
+    });
+    c.bench_function("entry/secure_fn", |b| {
+        b.iter(|| ready(shieldwall::__private::enforce_entry(black_box(ping()))))
+    });
+}
+
+criterion_group!(benches, policy, entry);
 criterion_main!(benches);

@@ -95,6 +95,56 @@ pub mod prelude {
     pub use validator::Validate;
 }
 
+/// Unit-testing `#[secure]` handlers.
+///
+/// A `#[secure]` function keeps its name and signature, but its body runs only when its
+/// own route calls it, after the route's policy has passed. Mounted as a plain axum handler
+/// (`Router::new().route("/users", post(create_user))`), or called from another `#[secure]`
+/// function, it refuses: it logs why on the `shieldwall::audit` target and panics before
+/// any of its code runs. A unit test arms the one call it makes with
+/// [`as_enforced`](crate::testing::as_enforced):
+///
+/// ```
+/// use shieldwall::prelude::*;
+/// use shieldwall::testing::as_enforced;
+///
+/// #[derive(Deserialize, Validate)]
+/// struct NewUser {
+///     #[validate(length(min = 1, max = 50))]
+///     username: String,
+/// }
+///
+/// #[secure(post "/users", role = "admin", rate = "5/min")]
+/// async fn create_user(user: Principal, Json(body): Json<NewUser>) -> String {
+///     format!("{} created {}", user.subject(), body.username)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let admin = Principal::new("alice").with_roles(["admin"]);
+/// let body = NewUser { username: "bob".into() };
+/// let out = as_enforced(create_user(admin, Json(body))).await;
+/// assert_eq!(out, "alice created bob");
+/// # }
+/// ```
+///
+/// The test then exercises the body only: the attribute's policy (authentication, roles,
+/// limits, validation) is not run, since the arguments are given directly. Test the policy
+/// over HTTP through `Shieldwall::build()`.
+pub mod testing {
+    use std::future::Future;
+
+    /// Run `call`, the future of a `#[secure]` function, as its route runs it once the
+    /// policy has passed: its body may run (once; a `#[secure]` function it calls directly
+    /// is still refused).
+    ///
+    /// Meant for tests. In application code it would serve the handler without its policy;
+    /// mount handlers with [`Shieldwall::routes`](crate::Shieldwall::routes) instead.
+    pub fn as_enforced<F: Future>(call: F) -> impl Future<Output = F::Output> {
+        shieldwall_runtime::route::enforce_entry(call)
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use shieldwall_runtime::__private::*;

@@ -155,6 +155,34 @@ async fn form(Form(f): Form<Login>) -> String {
     f.username
 }
 
+// The same extractors under other names: validation is decided by the type, not the name.
+use axum::Json as Renamed;
+type Aliased<T> = axum::extract::Query<T>;
+type AliasedPath<T> = axum::extract::Path<T>;
+mod reexported {
+    pub(crate) use axum::Form as Body;
+}
+
+#[secure(post "/renamed/users", role = "admin")]
+async fn renamed_json(Renamed(body): Renamed<NewUser>) -> String {
+    body.username
+}
+
+#[secure(get "/aliased/search", public)]
+async fn aliased_query(q: Aliased<Page>) -> String {
+    q.0.per_page.to_string()
+}
+
+#[secure(get "/aliased/posts/{slug}", public)]
+async fn aliased_path(p: AliasedPath<Slug>) -> String {
+    p.0.slug
+}
+
+#[secure(post "/reexported/form", public)]
+async fn reexported_form(reexported::Body(f): reexported::Body<Login>) -> String {
+    f.username
+}
+
 #[secure(get "/boom", auth)]
 async fn boom() -> (axum::http::StatusCode, &'static str) {
     (
@@ -214,6 +242,10 @@ async fn app() -> String {
             search,
             post,
             form,
+            renamed_json,
+            aliased_query,
+            aliased_path,
+            reexported_form,
             boom,
             tenant,
             limited,
@@ -577,6 +609,77 @@ async fn query_path_and_form_are_validated() {
     r.assert_problem(422, "invalid");
 }
 
+#[tokio::test]
+async fn renamed_aliased_and_reexported_extractors_are_validated() {
+    let base = app().await;
+    let admin = token("alice", &["admin"], "");
+
+    // `use axum::Json as Renamed`: the same rules, the same 422 with one entry per field.
+    let r = send(post_json(
+        &base,
+        "/renamed/users",
+        &admin,
+        r#"{"username":"","email":"nope","age":151}"#,
+    ))
+    .await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(
+        r.json()["errors"],
+        json!([
+            {"field": "age", "code": "range", "message": "must be between 0 and 150"},
+            {"field": "email", "code": "email", "message": "must be a valid email address"},
+            {"field": "username", "code": "length", "message": "length must be between 1 and 50"},
+        ])
+    );
+    // A body of the wrong shape is the same 422 as through `Json`, field named.
+    let r = send(post_json(
+        &base,
+        "/renamed/users",
+        &admin,
+        r#"{"username":"x","email":"x@example.com","age":3,"admin":true}"#,
+    ))
+    .await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(r.json()["errors"][0]["code"], "unknown");
+    let r = send(post_json(
+        &base,
+        "/renamed/users",
+        &admin,
+        r#"{"username":"x","email":"x@example.com","age":3}"#,
+    ))
+    .await;
+    assert_eq!((r.status, r.text.as_str()), (200, "x"));
+
+    // `type Aliased<T> = Query<T>`
+    let r = send(get(&base, "/aliased/search?per_page=1000", None)).await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(r.json()["errors"][0]["field"], "per_page");
+    let r = send(get(&base, "/aliased/search?per_page=many", None)).await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(r.json()["errors"][0]["field"], "per_page");
+    let r = send(get(&base, "/aliased/search?per_page=10", None)).await;
+    assert_eq!((r.status, r.text.as_str()), (200, "10"));
+
+    // `type AliasedPath<T> = Path<T>`
+    let r = send(get(&base, "/aliased/posts/hi", None)).await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(r.json()["errors"][0]["field"], "slug");
+    let r = send(get(&base, "/aliased/posts/hello", None)).await;
+    assert_eq!((r.status, r.text.as_str()), (200, "hello"));
+
+    // `pub use axum::Form as Body` in a module
+    let form = |v: &str| {
+        client()
+            .post(format!("{base}/reexported/form"))
+            .form(&[("username", v.to_string())])
+    };
+    let r = send(form("")).await;
+    r.assert_problem(422, "invalid");
+    assert_eq!(r.json()["errors"][0]["field"], "username");
+    let r = send(form("ann")).await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ann"));
+}
+
 // ---------------------------------------------------------------- body limits
 
 #[tokio::test]
@@ -740,17 +843,18 @@ async fn custom_claims_reach_the_handler() {
 
 #[tokio::test]
 async fn handlers_stay_callable_as_plain_functions() {
+    use shieldwall::testing::as_enforced;
     let admin = Principal::new("alice").with_roles(["admin"]);
-    let Json(v) = create_user(
+    let Json(v) = as_enforced(create_user(
         admin,
         Json(NewUser {
             username: "u".into(),
             email: "u@example.com".into(),
             age: 1,
         }),
-    )
+    ))
     .await;
     assert_eq!(v, json!({"by": "alice", "username": "u"}));
-    assert_eq!(get_user(Path("bob".into())).await, "user:bob");
-    assert_eq!(me(Principal::new("z")).await, "me:z");
+    assert_eq!(as_enforced(get_user(Path("bob".into()))).await, "user:bob");
+    assert_eq!(as_enforced(me(Principal::new("z"))).await, "me:z");
 }

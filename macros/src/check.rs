@@ -44,14 +44,16 @@ pub(crate) enum ArgKind {
     Query(Type),
     /// `Path<T>`: axum's extractor, then (maybe) validated.
     Path(Option<Type>),
-    /// Any other extractor.
+    /// Any other extractor, a renamed or aliased `Json`, `Form`, `Query` or `Path`
+    /// included: read and validated by dispatch on its type.
     Other,
 }
 
 pub(crate) struct ArgM {
     pub(crate) ty: Type,
     pub(crate) kind: ArgKind,
-    /// Validate the inner type (`T: Validate` required).
+    /// Validation is on for this route: the argument's content must implement `Validate`
+    /// unless its type says there is nothing to validate.
     pub(crate) validated: bool,
 }
 
@@ -223,6 +225,15 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
         }
     }
 
+    // A `login` route checks credentials itself: without a limit every guess is free. The
+    // built-in token endpoint (`TOKEN_POLICY`) charges 20/min per ip before anything else.
+    if let (Some(login), None) = (&args.login, &args.rate) {
+        errs.at(
+            login.span(),
+            "a `login` route checks credentials, so without a rate limit brute force is free: add a per-client limit charged before authentication, such as `rate = \"20/min per ip\"` (the built-in token endpoint's limit)",
+        );
+    }
+
     let body_limit = args
         .body_limit
         .as_ref()
@@ -343,16 +354,12 @@ pub(crate) fn check<'a>(args: &'a Args, item: &ItemFn) -> syn::Result<Model<'a>>
             }
             _ => ArgKind::Other,
         };
-        let validated = validate
-            && match &kind {
-                ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) => !is_plain(t),
-                ArgKind::Path(Some(t)) => !is_plain(t),
-                _ => false,
-            };
+        // Whether there is anything to validate is decided by the type in generated code
+        // (`__private::Probe`), never by the name it is written with.
         out_args.push(ArgM {
             ty,
             kind,
-            validated,
+            validated: validate,
         });
     }
 
@@ -388,31 +395,6 @@ fn extractor(ty: &Type) -> (Option<String>, Option<Type>) {
         _ => None,
     };
     (Some(seg.ident.to_string()), inner)
-}
-
-/// Types with nothing to validate: scalars, strings, ids, maps and tuples of them.
-fn is_plain(ty: &Type) -> bool {
-    match ty {
-        Type::Tuple(t) => t.elems.iter().all(is_plain),
-        Type::Reference(r) => is_plain(&r.elem),
-        Type::Path(tp) => {
-            let Some(seg) = tp.path.segments.last() else {
-                return false;
-            };
-            let name = seg.ident.to_string();
-            match name.as_str() {
-                "String" | "str" | "bool" | "char" | "u8" | "u16" | "u32" | "u64" | "u128"
-                | "usize" | "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "f32" | "f64"
-                | "Uuid" | "Ulid" | "NonZeroU32" | "NonZeroU64" | "HashMap" | "BTreeMap" => true,
-                "Option" | "Vec" | "Box" => match extractor(ty).1 {
-                    Some(inner) => is_plain(&inner),
-                    None => false,
-                },
-                _ => false,
-            }
-        }
-        _ => false,
-    }
 }
 
 /// `Path<T>` must match the route's parameters where the count is visible in the type:

@@ -3,7 +3,7 @@
 //! types, and the `RouteFactory` impl whose handler enforces the policy.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
@@ -94,27 +94,38 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
             ArgKind::Json(t) | ArgKind::Form(t) | ArgKind::Query(t) | ArgKind::Path(Some(t)) => {
                 let sp = private(t.span());
                 asserts.push(quote_spanned!(t.span()=> #sp::assert_deserialize::<#t>();));
-            }
-            ArgKind::Path(None) | ArgKind::Other if last => {
-                let sp = private(ty.span());
-                asserts
-                    .push(quote_spanned!(ty.span()=> #sp::assert_last::<#ty, #check_state, _>();));
+                if a.validated {
+                    // By name: the content must validate, unless its type is plain.
+                    asserts.push(quote_spanned!(t.span()=>
+                        #sp::assert_validated((&&&#sp::Arg::<#t>::NEW).need());
+                    ));
+                }
             }
             ArgKind::Path(None) | ArgKind::Other => {
                 let sp = private(ty.span());
-                asserts.push(quote_spanned!(ty.span()=> #sp::assert_parts::<#ty, #check_state>();));
+                asserts.push(if last {
+                    quote_spanned!(ty.span()=> #sp::assert_last::<#ty, #check_state, _>();)
+                } else {
+                    quote_spanned!(ty.span()=> #sp::assert_parts::<#ty, #check_state>();)
+                });
+                if a.validated {
+                    // Any other spelling: the type decides whether it is a `Json`, `Form`,
+                    // `Query` or `Path` (renamed, aliased, re-exported) that must validate,
+                    // or an `Option`/`Result` of one that axum would read unvalidated. The
+                    // call spans the whole type (first token to last), so the error
+                    // underlines all of `J<NoValidate>`, not only `J`.
+                    let end = ty
+                        .to_token_stream()
+                        .into_iter()
+                        .last()
+                        .map_or_else(|| ty.span(), |t| t.span());
+                    let close = quote_spanned!(end=> ());
+                    asserts.push(quote_spanned!(ty.span()=>
+                        #sp::assert_validated((&&&&#sp::Probe::<#ty>::NEW).arg_need #close);
+                        #sp::assert_read_by_secure((&&#sp::Probe::<#ty>::NEW).wrapped #close);
+                    ));
+                }
             }
-        }
-        if a.validated {
-            let inner = match &a.kind {
-                ArgKind::Json(t)
-                | ArgKind::Form(t)
-                | ArgKind::Query(t)
-                | ArgKind::Path(Some(t)) => t,
-                _ => continue,
-            };
-            let sp = private(inner.span());
-            asserts.push(quote_spanned!(inner.span()=> #sp::assert_validated::<#inner>();));
         }
     }
 
@@ -128,15 +139,16 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         let last = i + 1 == n;
         let var = format_ident!("__shieldwall_arg{}", i);
         call_args.push(var.clone());
-        // Reading and validating go through `__private::Arg` dispatch, so that a type
-        // without `Deserialize`/`Validate` is reported once, by the assertions above.
+        // Reading and validating go through `__private::{Arg, Probe}` dispatch, so that a
+        // type without `Deserialize`/`Validate` is reported once, by the assertions above,
+        // and so that what is validated is decided by the type, not by its spelling.
         let check = |value: TokenStream, t: &syn::Type| {
             if a.validated {
                 quote! {
                     {
                         #[allow(unused_imports)]
-                        use #p::{Check as _, CheckFallback as _};
-                        if let ::core::result::Result::Err(rej) = (&#p::Arg::<#t>::NEW).check(#value) {
+                        use #p::{PlainInner as _, UnvalidatedInner as _, ValidateInner as _};
+                        if let ::core::result::Result::Err(rej) = (&&&#p::Arg::<#t>::NEW).check(#value) {
                             return __shieldwall_fin.reject(rej);
                         }
                     }
@@ -144,6 +156,19 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
             } else {
                 quote!()
             }
+        };
+        let arg_check = if a.validated {
+            quote! {
+                {
+                    #[allow(unused_imports)]
+                    use #p::{OtherArg as _, PlainArg as _, UnvalidatedArg as _, ValidateArg as _};
+                    if let ::core::result::Result::Err(rej) = (&&&&#p::Probe::<#ty>::NEW).arg_check(&__shieldwall_v) {
+                        return __shieldwall_fin.reject(rej);
+                    }
+                }
+            }
+        } else {
+            quote!()
         };
         let code = match &a.kind {
             ArgKind::Json(t) | ArgKind::Form(t) => {
@@ -178,12 +203,9 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
                     };
                 }
             }
-            ArgKind::Path(_) | ArgKind::Other if !last || matches!(a.kind, ArgKind::Path(_)) => {
+            ArgKind::Path(Some(t)) => {
                 bounds.push(quote!(#ty: #p::FromRequestParts<__ShieldwallS>));
-                let v = match &a.kind {
-                    ArgKind::Path(Some(t)) => check(quote!(&__shieldwall_v.0), t),
-                    _ => quote!(),
-                };
+                let v = check(quote!(&__shieldwall_v.0), t);
                 quote! {
                     let #var = match <#ty as #p::FromRequestParts<__ShieldwallS>>::from_request_parts(&mut __shieldwall_parts, &__shieldwall_state).await {
                         ::core::result::Result::Ok(__shieldwall_v) => { #v __shieldwall_v }
@@ -191,18 +213,29 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
                     };
                 }
             }
-            ArgKind::Path(_) | ArgKind::Other => {
+            ArgKind::Path(None) | ArgKind::Other if !last => {
+                bounds.push(quote!(#ty: #p::FromRequestParts<__ShieldwallS>));
+                quote! {
+                    let #var = {
+                        #[allow(unused_imports)]
+                        use #p::{ReadAxumParts as _, ReadOwnParts as _};
+                        match (&&#p::Probe::<#ty>::NEW).read_parts::<__ShieldwallS>(&mut __shieldwall_parts, &__shieldwall_state, &__shieldwall_fin).await {
+                            ::core::result::Result::Ok(__shieldwall_v) => { #arg_check __shieldwall_v }
+                            ::core::result::Result::Err(res) => return res,
+                        }
+                    };
+                }
+            }
+            ArgKind::Path(None) | ArgKind::Other => {
                 generic_m = true;
                 bounds.push(quote!(#ty: #p::FromRequest<__ShieldwallS, __ShieldwallM>));
                 quote! {
                     let #var = {
-                        let __shieldwall_req = match #p::body_request(__shieldwall_parts, __shieldwall_body, &__shieldwall_fin) {
-                            ::core::result::Result::Ok(r) => r,
+                        #[allow(unused_imports)]
+                        use #p::{ReadAxumBody as _, ReadOwnBody as _};
+                        match (&&#p::Probe::<#ty>::NEW).read_body::<__ShieldwallS, __ShieldwallM>(__shieldwall_parts, __shieldwall_body, &__shieldwall_state, &__shieldwall_fin).await {
+                            ::core::result::Result::Ok(__shieldwall_v) => { #arg_check __shieldwall_v }
                             ::core::result::Result::Err(res) => return res,
-                        };
-                        match <#ty as #p::FromRequest<__ShieldwallS, __ShieldwallM>>::from_request(__shieldwall_req, &__shieldwall_state).await {
-                            ::core::result::Result::Ok(v) => v,
-                            ::core::result::Result::Err(e) => return __shieldwall_fin.reject_response(#p::IntoResponse::into_response(e)),
                         }
                     };
                 }
@@ -226,8 +259,38 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
     let mut callee = name.clone();
     callee.set_span(ret_span);
     let respond = quote_spanned! {ret_span=>
-        #sp::respond(#callee(#(#call_args),*).await)
+        #sp::respond(#sp::enforce_entry(#callee(#(#call_args),*)).await)
     };
+
+    // ---- the user's function: unchanged, but it runs only inside its route ----
+    //
+    // Why a check in the body, armed by a task-local: the function must keep its name and
+    // signature (it is the unit-testable handler, and `Principal`-less signatures are
+    // common), so a plain `Router` can always mount it as an axum handler and nothing at
+    // compile time can stop that. A wrapper type or an extra argument would change what
+    // users call in tests. What the generated route can do is mark the one call it makes
+    // after enforcing the policy: `enforce_entry` wraps the function's future so that a
+    // flag is armed while it is polled (a task-local in effect: a thread-local `Cell<bool>`
+    // set around each poll of that one future and restored after), and the first statement
+    // of the body, `check_entry`, takes that mark. Request extensions would not do: the body
+    // has no access to the request, and a parameterless handler has none at all. The cost is
+    // two thread-local swaps per poll and one in the check, with no allocation (measured in
+    // `benches/policy.rs`, `entry/*`; tokio's `task_local!` measured 25 ns, too much for
+    // every request).
+    //
+    // Outside the scope the check logs why and panics: no value of the user's return type
+    // can be built, and the body must not run. A plain `Router` then drops the connection
+    // (no 2xx, no user code ran); under a catch-panic layer it is a 500.
+    //
+    // Each arming admits one entry (the check disarms it), so a `#[secure]` function that
+    // calls another directly is refused at the callee: the callee's attribute promises who
+    // reaches its body, and the caller's policy must not silently stand in for it. Shared
+    // code goes in a plain function. Unit tests arm the call with
+    // `shieldwall::testing::as_enforced(handler(..))`.
+    let mut item = item.clone();
+    let entry: syn::Stmt = syn::parse_quote! { #p::check_entry(#name_str); };
+    item.block.stmts.insert(0, entry);
+    let item = &item;
 
     let doc = format!(
         "The `#[secure]` route of [`{name_str}`](fn@{name_str}): `{} {}`.",
@@ -245,6 +308,12 @@ pub(crate) fn expand(args: &Args, model: &Model<'_>, item: &ItemFn) -> TokenStre
         const _: () = {
             #[allow(dead_code, clippy::all, clippy::pedantic)]
             fn __shieldwall_assertions #check_generics () {
+                #[allow(unused_imports)]
+                use #p::{
+                    DirectArg as _, OtherArg as _, PlainArg as _, PlainInner as _,
+                    UnvalidatedArg as _, UnvalidatedInner as _, ValidateArg as _,
+                    ValidateInner as _, WrappedArg as _,
+                };
                 #(#asserts)*
             }
 

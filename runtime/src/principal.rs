@@ -7,7 +7,9 @@
 //! without that enforcement (for example the bare function passed to `axum::routing::get`)
 //! gets a 500 from these extractors, never an unauthenticated call.
 //!
-//! Handlers stay plain async functions, so a unit test builds a principal directly:
+//! (The `#[secure]` function itself also refuses to run outside its route.) Handlers keep
+//! their signatures, so a unit test builds a principal directly, and calls the handler
+//! through `shieldwall::testing::as_enforced`:
 //!
 //! ```
 //! use shieldwall_runtime::principal::Principal;

@@ -15,6 +15,17 @@
 //! A [`SecureRoute`] mounted without the runtime ([`SecureRoute::into_unenforced`]) fails
 //! closed: every request gets a 500 and an error is logged.
 //!
+//! The function itself refuses to run outside its route. Its body begins with
+//! [`check_entry`], which passes only inside [`enforce_entry`] (a flag set while that
+//! future polls the call, like a task-local, and taken by the check): the generated handler wraps
+//! the call in it once the policy has passed, so the bare function mounted as a plain axum
+//! handler (`post(create_user)`) never runs its body, whatever arguments it takes. Outside,
+//! the check logs why on the `shieldwall::audit` target and panics, as it cannot build a
+//! value of the function's return type: a plain `Router` then drops the connection (no
+//! response, no user code ran), the shieldwall app answers 500. Each arming admits one
+//! entry, so a `#[secure]` function calling another directly is refused too: the callee's
+//! attribute would otherwise be skipped. Unit tests arm it with `shieldwall::testing::as_enforced`.
+//!
 //! ```
 //! use shieldwall_runtime::route::Guard;
 //! // Guards are made by the app at build; a detached one refuses everything.
@@ -22,7 +33,11 @@
 //! # let _ = g;
 //! ```
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{RawPathParams, Request};
@@ -559,4 +574,185 @@ async fn timed_redis_check(
 pub fn body_request(parts: Parts, body: Body, fin: &Finish) -> Result<Request, Response> {
     crate::validate::limit_body(Request::from_parts(parts, body), fin.body_limit())
         .map_err(|rej| fin.reject(rej))
+}
+
+// ---------------------------------------------------------------- entry
+
+// Why a thread-local flag swapped by our own future rather than `tokio::task_local!`:
+// tokio's scope swaps a `RefCell<Option<T>>` in and out of thread-local storage around
+// every poll (three borrow checks per call with the check), which measured 25 ns per call
+// (`benches/policy.rs`, `entry/*`); this is a `Cell<bool>` swapped in and back, a few
+// nanoseconds. The semantics are those of a task-local: the flag is set only while
+// `Entry` polls its own future, on the thread polling it, and restored afterwards (a panic
+// included), so no other task ever observes it.
+
+thread_local! {
+    /// Set only while an [`Entry`] polls its call: `true` until the call's body takes it.
+    static ENTRY: Cell<bool> = const { Cell::new(false) };
+}
+
+pin_project_lite::pin_project! {
+    /// The future of one call of a `#[secure]` function, armed by [`enforce_entry`].
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Entry<F> {
+        armed: bool,
+        #[pin]
+        call: F,
+    }
+}
+
+impl<F: Future> Future for Entry<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Takes back what is left of the arming and restores the outer value, also when
+        /// the call panics.
+        struct Restore<'a> {
+            armed: &'a mut bool,
+            outer: bool,
+        }
+        impl Drop for Restore<'_> {
+            #[inline]
+            fn drop(&mut self) {
+                *self.armed = ENTRY.replace(self.outer);
+            }
+        }
+        let this = self.project();
+        let outer = ENTRY.replace(*this.armed);
+        let _restore = Restore {
+            armed: this.armed,
+            outer,
+        };
+        this.call.poll(cx)
+    }
+}
+
+/// Run `call`, the future of a `#[secure]` function, with its entry armed: its body's
+/// [`check_entry`] lets it run, once. The generated handler calls this only after the
+/// route's policy has passed; tests reach it through `shieldwall::testing::as_enforced`.
+#[doc(hidden)]
+#[inline]
+pub fn enforce_entry<F: Future>(call: F) -> Entry<F> {
+    Entry { armed: true, call }
+}
+
+/// The first statement of every `#[secure]` function: continue only when this call was
+/// armed by [`enforce_entry`], and disarm it, so that a second `#[secure]` function entered
+/// from within (a direct call of one handler from another) is refused as well. Otherwise
+/// log why and panic: no value of the function's return type can be made here, and its
+/// body must not run.
+#[doc(hidden)]
+#[inline]
+pub fn check_entry(handler: &'static str) {
+    if !ENTRY.replace(false) {
+        refuse_entry(handler)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refuse_entry(handler: &'static str) -> ! {
+    tracing::error!(
+        target: "shieldwall::audit",
+        handler,
+        reason = "handler called outside its #[secure] route",
+        "refusing to run #[secure] handler `{handler}` outside its #[secure] route: mount it \
+         with Shieldwall::routes(routes![{handler}]), not as a plain axum handler; share code \
+         between handlers through a plain fn; in unit tests wrap the call in \
+         shieldwall::testing::as_enforced(..)"
+    );
+    panic!(
+        "#[secure] handler `{handler}` called outside its #[secure] route: its policy was not \
+         enforced, so its body does not run (mount it with Shieldwall::routes(routes![{handler}]); \
+         in unit tests wrap the call in shieldwall::testing::as_enforced(..))"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    /// What a generated `#[secure]` function does first.
+    async fn secured() -> u8 {
+        check_entry("secured");
+        7
+    }
+
+    fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        fut.as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    fn refused(fut: impl Future) -> bool {
+        catch_unwind(AssertUnwindSafe(|| {
+            let _ = poll_once(fut);
+        }))
+        .is_err()
+    }
+
+    #[test]
+    fn only_an_armed_call_enters_and_only_once() {
+        assert!(refused(secured()));
+        assert_eq!(poll_once(enforce_entry(secured())), Poll::Ready(7));
+        // A second `#[secure]` function entered from the armed one is refused.
+        assert!(refused(enforce_entry(async {
+            let _ = secured().await;
+            secured().await
+        })));
+    }
+
+    #[test]
+    fn the_arming_never_outlives_its_poll() {
+        // An armed future whose body does not take the mark leaves nothing behind.
+        assert_eq!(poll_once(enforce_entry(async { 1 })), Poll::Ready(1));
+        assert!(refused(secured()));
+        // Nor does one that panics inside.
+        assert!(refused(enforce_entry(async { panic!("inside") })));
+        assert!(refused(secured()));
+        // Nor one still pending: the mark stays with that future, not with the thread.
+        let mut pending = Box::pin(enforce_entry(async {
+            std::future::pending::<()>().await;
+            secured().await
+        }));
+        assert!(
+            pending
+                .as_mut()
+                .poll(&mut Context::from_waker(std::task::Waker::noop()))
+                .is_pending()
+        );
+        assert!(refused(secured()));
+    }
+
+    #[test]
+    fn a_pending_armed_call_keeps_its_mark_until_its_body_starts() {
+        let mut ready = false;
+        let gate = std::future::poll_fn(move |_| {
+            if std::mem::replace(&mut ready, true) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        // The generated handler only wraps the function's own future, whose body checks
+        // first; an armed wrapper around a not-yet-started body keeps the mark across polls.
+        let mut call = Box::pin(enforce_entry(async move {
+            gate.await;
+            secured().await
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+        assert!(refused(secured()));
+        assert_eq!(
+            call.as_mut().poll(&mut Context::from_waker(waker)),
+            Poll::Ready(7)
+        );
+    }
 }

@@ -12,6 +12,14 @@
 //! | query string or form that does not fit the type | 422, field path in `errors` |
 //! | a value failing its `#[validate(...)]` rules | 422, one entry per failing rule |
 //!
+//! What is validated is decided by the argument's *type*, never by how it is spelled: a
+//! rename (`use axum::Json as Body`), a type alias (`type Body<T> = Json<T>`) or a
+//! re-export of `Json`, `Form`, `Query` or `Path` is read by these readers and validated
+//! exactly like the original, and its content must implement `Validate` (a compile error
+//! at the argument otherwise) unless it is plain data (strings, numbers, ids, and options,
+//! lists, maps and tuples of them). The generated code picks this by method resolution on
+//! the concrete type at compile time; nothing of it runs per request but the chosen call.
+//!
 //! ```
 //! use shieldwall_runtime::validate::field_errors;
 //! use validator::Validate;
