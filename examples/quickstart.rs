@@ -3,7 +3,9 @@
 //! Starts on 127.0.0.1:3000 (`SHIELDWALL_ADDR` changes it) with no setup. The HS256
 //! secret comes from `SHIELDWALL_JWT_SECRET` or the file `SHIELDWALL_JWT_SECRET_FILE` names
 //! (a `.env` file is read in development); without either a random development secret is
-//! generated and loudly marked as such. Prints ready-to-paste curl commands.
+//! generated and loudly marked as such. Prints ready-to-paste curl commands with demo
+//! tokens (an admin's among them) in development only: a production server prints no
+//! credential.
 //!
 //! `SHIELDWALL_PROFILE=production` turns on the production refusals: no development or
 //! placeholder secret, no missing or short secret, no debug routes
@@ -167,10 +169,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let bound = server.bind().await?;
     let base = bound.url();
+    println!("shieldwall quickstart listening on {base}\n");
+    // Demo tokens are credentials (one is an admin's): a production server prints none.
+    if Profile::from_env()?.is_production() {
+        println!(
+            "# production profile: no demo tokens are printed; tokens come from your identity provider\n"
+        );
+        bound.run().await?;
+        return Ok(());
+    }
     let admin = mint(secret.expose().as_bytes(), "alice", &["admin"]);
     let user = mint(secret.expose().as_bytes(), "bob", &["user"]);
 
-    println!("shieldwall quickstart listening on {base}\n");
     if base.starts_with("https") {
         println!(
             "# HTTPS: add --cacert <your CA file> to each curl (or -k for a self-signed dev certificate)\n"

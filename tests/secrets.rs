@@ -361,6 +361,37 @@ async fn a_secret_file_works_in_production_and_never_prints() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Any JWT (three base64url parts) in `text`.
+fn jwts(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|w| w.split('.').count() == 3 && w.starts_with("eyJ"))
+        .collect()
+}
+
+/// A production server never prints a credential: the quickstart's ready-to-paste demo
+/// tokens (an admin among them) are for development only.
+#[tokio::test]
+async fn production_prints_no_tokens() {
+    let dir = tmpdir("prod-tokens");
+    let qs = Started::start(
+        &dir,
+        &[
+            ("SHIELDWALL_PROFILE", "production"),
+            ("SHIELDWALL_JWT_SECRET", STRONG),
+        ],
+    );
+    let res = send(client().get(format!("{}/health", qs.base))).await;
+    assert_eq!(res.status, 200);
+    let out = qs.stop();
+    assert!(jwts(&out).is_empty(), "a token was printed:\n{out}");
+    assert!(out.contains("no demo tokens"), "{out}");
+    // the development quickstart does print them (so the check above can see one)
+    let dev = Started::start(&dir, &[("SHIELDWALL_JWT_SECRET", STRONG)]);
+    let out = dev.stop();
+    assert_eq!(jwts(&out).len(), 2, "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn development_needs_no_setup_and_says_so() {
     let dir = tmpdir("dev");
