@@ -1287,6 +1287,58 @@ fn well_known_and_low_entropy_values_are_refused_in_production() {
     );
 }
 
+/// Published and weak values in another dress (attack round 1): the published lists of
+/// other tools, a documented example key, keyboard walks, a published value reversed or
+/// base64-encoded, and digests of common words, as hex text or as key bytes.
+#[test]
+fn disguised_weak_values_are_refused_in_production() {
+    let secrets: &[(&str, &str)] = &[
+        ("reallyreallyreallyreallyverysafe", "PostgREST tutorial"),
+        (
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS docs example key",
+        ),
+        ("1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9", "keyboard walk"),
+        ("zaq1xsw2cde3vfr4bgt5nhy6mju7,ki8", "keyboard walk"),
+        (
+            "YS1zdHJpbmctc2VjcmV0LWF0LWxlYXN0LTI1Ni1iaXRzLWxvbmc=",
+            "jwt.io default, base64",
+        ),
+        (
+            "eW91ci0yNTYtYml0LXNlY3JldC15b3VyLTI1Ni1iaXQ",
+            "jwt.io old default, base64url",
+        ),
+        (
+            "gnol-stib-652-tsael-ta-terces-gnirts-a",
+            "jwt.io default, reversed",
+        ),
+        ("5f4dcc3b5aa765d61d8327deb882cf99", "md5(\"password\")"),
+        (
+            "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+            "sha256(\"secret\")",
+        ),
+        (
+            "fa9beb99e4029ad5a6615399e7bbae21356086b3",
+            "sha1(\"changeme\")",
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (value, source) in secrets {
+        if let Err(why) = production_refuses_jwt_secret(value.as_bytes()) {
+            accepted.push(format!("{value:?} ({source}): {why}"));
+        }
+    }
+    // sha256("password") as a 32-byte encryption key
+    if keyring_in("production", "XohImNooBHFR0OVvjcYpJ3NgPQ1qq73WKhHvch0VQtg=").is_ok() {
+        accepted.push("sha256(\"password\") accepted as an encryption key".into());
+    }
+    assert!(
+        accepted.is_empty(),
+        "accepted in production:\n{}",
+        accepted.join("\n")
+    );
+}
+
 /// The refusals are about published and weak values, not about any value: what
 /// `openssl rand` makes is accepted, as a secret and as a key.
 #[test]

@@ -324,6 +324,11 @@ pub enum Weakness {
     Repeated,
     /// Eight or more characters (or bytes) in sequence: `abcdefgh`, `87654321`, `aaaaaaaa`.
     Sequence,
+    /// A walk over neighbouring keys of a keyboard: `1qaz2wsx3edc…`, `zaq1xsw2…`.
+    KeyboardWalk,
+    /// The MD5, SHA-1, SHA-256 or SHA-512 digest of a common word (`password`, `secret`,
+    /// `admin`, …), as hex or base64 text or as key bytes.
+    Digest,
     /// Fewer than eight different characters (or bytes).
     TinyAlphabet,
     /// Under [`MIN_STRENGTH_BITS`] for its length and alphabet (for example 32 decimal
@@ -345,6 +350,8 @@ impl fmt::Display for Weakness {
             }
             Self::Repeated => "repeats a shorter part",
             Self::Sequence => "holds 8 or more characters in sequence (such as `abcdefgh` or `aaaaaaaa`)",
+            Self::KeyboardWalk => "walks over neighbouring keys of a keyboard (such as `1qaz2wsx3edc`)",
+            Self::Digest => "is the digest of a common word (such as md5 or sha256 of `password`)",
             Self::TinyAlphabet => "uses fewer than 8 different characters",
             Self::LowStrength => {
                 "is too weak for its length and alphabet (under 112 bits; e.g. 32 decimal digits)"
@@ -396,6 +403,11 @@ const PUBLISHED: &[&str] = &[
     "you-will-never-guess",
     // Laravel's former .env.example APP_KEY
     "SomeRandomString",
+    // PostgREST tutorial ("Tutorial 1 - The Golden Key"): the JWT secret it sets
+    "reallyreallyreallyreallyverysafe",
+    // AWS documentation: the example access key id and secret access key
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 ];
 
 /// Placeholder words: a value that is one of these (folded) is refused.
@@ -501,6 +513,171 @@ fn published_keys() -> &'static [[u8; 32]] {
     })
 }
 
+/// A published value, a placeholder, or the digest of a common word.
+fn known(value: &[u8]) -> Option<Weakness> {
+    let folded = fold(value);
+    let published = PUBLISHED.iter().any(|p| {
+        let p = fold(p.as_bytes());
+        *folded == *p || (p.len() >= 16 && contains(&folded, &p))
+    }) || published_keys().iter().any(|k| k.as_slice() == value);
+    if published {
+        return Some(Weakness::Published);
+    }
+    if PLACEHOLDER_EXACT.iter().any(|p| *folded == p.as_bytes())
+        || PLACEHOLDER_CONTAINS
+            .iter()
+            .any(|p| contains(&folded, p.as_bytes()))
+    {
+        return Some(Weakness::Placeholder);
+    }
+    if common_digests().contains(value) {
+        return Some(Weakness::Digest);
+    }
+    None
+}
+
+/// Low entropy by shape: repetition, a sequence, a keyboard walk.
+fn shape(value: &[u8]) -> Option<Weakness> {
+    if repeats(value) {
+        return Some(Weakness::Repeated);
+    }
+    if has_sequence(value) {
+        return Some(Weakness::Sequence);
+    }
+    keyboard_walk(value)
+}
+
+/// What the value decodes to as base64 (standard or URL-safe, padded or not) or hex text,
+/// when that is at least 8 bytes.
+fn decodings(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut out = Vec::new();
+    let Ok(text) = std::str::from_utf8(value) else {
+        return out;
+    };
+    let text = text.trim();
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        if let Ok(bytes) = engine.decode(text)
+            && bytes.len() >= 8
+        {
+            out.push(Zeroizing::new(bytes));
+            break;
+        }
+    }
+    if text.len() >= 16 && text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes: Option<Vec<u8>> = (0..text.len() / 2)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        out.extend(bytes.map(Zeroizing::new));
+    }
+    out
+}
+
+/// Common words whose digests are refused: the placeholder words and the most common
+/// passwords of the public breach lists.
+const COMMON_WORDS: &[&str] = &[
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "111111",
+    "000000",
+    "abc123",
+    "password1",
+    "password123",
+    "qwerty",
+    "qwerty123",
+    "letmein",
+    "welcome",
+    "admin",
+    "admin123",
+    "root",
+    "toor",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "master",
+    "hello",
+    "login",
+    "jwt",
+    "token",
+    "apikey",
+    "api",
+    "private",
+    "privatekey",
+    "mypassword",
+    "secret123",
+];
+
+/// The MD5, SHA-1, SHA-256 and SHA-512 digests of [`COMMON_WORDS`] and the placeholder
+/// words, each as raw bytes, lower- and upper-case hex, and base64 (standard and URL-safe).
+fn common_digests() -> &'static std::collections::HashSet<Vec<u8>> {
+    static DIGESTS: OnceLock<std::collections::HashSet<Vec<u8>>> = OnceLock::new();
+    DIGESTS.get_or_init(|| {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        use sha2::Digest as _;
+        let mut set = std::collections::HashSet::new();
+        for word in COMMON_WORDS.iter().chain(PLACEHOLDER_EXACT) {
+            let w = word.as_bytes();
+            for raw in [
+                md5::Md5::digest(w).to_vec(),
+                sha1::Sha1::digest(w).to_vec(),
+                sha2::Sha256::digest(w).to_vec(),
+                sha2::Sha512::digest(w).to_vec(),
+            ] {
+                let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+                set.insert(hex.to_ascii_uppercase().into_bytes());
+                set.insert(hex.into_bytes());
+                set.insert(STANDARD.encode(&raw).into_bytes());
+                set.insert(URL_SAFE_NO_PAD.encode(&raw).into_bytes());
+                set.insert(raw);
+            }
+        }
+        set
+    })
+}
+
+/// Where a key sits on a US keyboard: its row, and its position along the row in key
+/// widths (each row is shifted, as on the keyboard). Shifted symbols sit on their key.
+fn key_position(b: u8) -> Option<(i8, f32)> {
+    const ROWS: [(&[u8], &[u8], f32); 4] = [
+        (b"`1234567890-=", b"~!@#$%^&*()_+", 0.0),
+        (b"qwertyuiop[]\\", b"QWERTYUIOP{}|", 1.5),
+        (b"asdfghjkl;'", b"ASDFGHJKL:\"", 1.75),
+        (b"zxcvbnm,./", b"ZXCVBNM<>?", 2.25),
+    ];
+    ROWS.iter()
+        .enumerate()
+        .find_map(|(row, (plain, shifted, start))| {
+            let col = plain
+                .iter()
+                .position(|k| *k == b)
+                .or_else(|| shifted.iter().position(|k| *k == b))?;
+            Some((row as i8, start + col as f32))
+        })
+}
+
+/// Whether the value walks over neighbouring keys: of its consecutive pairs of keyboard
+/// characters (at least 8), seven in ten or more are neighbours (or the same key).
+/// Random text is a neighbour pair about one time in six.
+fn keyboard_walk(value: &[u8]) -> Option<Weakness> {
+    let (mut pairs, mut near) = (0u32, 0u32);
+    let mut prev: Option<(i8, f32)> = None;
+    for b in value {
+        let here = key_position(*b);
+        if let (Some((r0, x0)), Some((r1, x1))) = (prev, here) {
+            pairs += 1;
+            if (r0 - r1).abs() <= 1 && (x0 - x1).abs() <= 1.0 {
+                near += 1;
+            }
+        }
+        prev = here;
+    }
+    (pairs >= 8 && near * 10 >= pairs * 7).then_some(Weakness::KeyboardWalk)
+}
+
 /// Whether the value is a shorter part repeated (a whole number of times or not): its
 /// smallest period is at most half its length (prefix function, linear time).
 fn repeats(value: &[u8]) -> bool {
@@ -590,8 +767,12 @@ fn strength_bits(value: &[u8]) -> f64 {
 /// - [`Weakness::Placeholder`]: folded, it is a placeholder word (`secret`, `changeme`,
 ///   `password`, …) or contains a placeholder phrase (`changeme`, `donotuse`, `insecure`,
 ///   `password`, `qwerty`, `atleast256bit`, …);
-/// - [`Weakness::Repeated`], [`Weakness::Sequence`], [`Weakness::TinyAlphabet`] and
-///   [`Weakness::LowStrength`]: low entropy.
+/// - [`Weakness::Digest`]: it is the MD5, SHA-1, SHA-256 or SHA-512 digest of a common
+///   word or placeholder, as hex or base64 text or as key bytes;
+/// - the same checks on the value reversed and on what it decodes to as base64 or hex
+///   text (a published secret base64-encoded is still published);
+/// - [`Weakness::Repeated`], [`Weakness::Sequence`], [`Weakness::KeyboardWalk`],
+///   [`Weakness::TinyAlphabet`] and [`Weakness::LowStrength`]: low entropy.
 ///
 /// What `openssl rand -base64 32` or `openssl rand -hex 16` print passes.
 ///
@@ -608,26 +789,21 @@ pub fn weakness(value: &[u8]) -> Option<Weakness> {
     if value.starts_with(DEVELOPMENT_PREFIX.as_bytes()) {
         return Some(Weakness::Development);
     }
-    let folded = fold(value);
-    let published = PUBLISHED.iter().any(|p| {
-        let p = fold(p.as_bytes());
-        *folded == *p || (p.len() >= 16 && contains(&folded, &p))
-    }) || published_keys().iter().any(|k| k.as_slice() == value);
-    if published {
-        return Some(Weakness::Published);
+    if let Some(w) = known(value) {
+        return Some(w);
     }
-    if PLACEHOLDER_EXACT.iter().any(|p| *folded == p.as_bytes())
-        || PLACEHOLDER_CONTAINS
-            .iter()
-            .any(|p| contains(&folded, p.as_bytes()))
-    {
-        return Some(Weakness::Placeholder);
+    // The same weak value in another dress: reversed, or as base64 or hex text.
+    let reversed: Zeroizing<Vec<u8>> = Zeroizing::new(value.iter().rev().copied().collect());
+    if let Some(w) = known(&reversed).or_else(|| keyboard_walk(&reversed)) {
+        return Some(w);
     }
-    if repeats(value) {
-        return Some(Weakness::Repeated);
+    for decoded in decodings(value) {
+        if let Some(w) = known(&decoded).or_else(|| shape(&decoded)) {
+            return Some(w);
+        }
     }
-    if has_sequence(value) {
-        return Some(Weakness::Sequence);
+    if let Some(w) = shape(value) {
+        return Some(w);
     }
     let mut seen = [false; 256];
     for b in value {
@@ -744,6 +920,37 @@ pub enum SecretError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyboard_walks_and_only_them() {
+        for walk in [
+            "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9",
+            "zaq1xsw2cde3vfr4bgt5nhy6mju7,ki8",
+            "!QAZ@WSX#EDC$RFV%TGB^YHN&UJM*IK<",
+            "poiuytrewqlkjhgfdsamnbvcxz098765",
+        ] {
+            assert_eq!(
+                keyboard_walk(walk.as_bytes()),
+                Some(Weakness::KeyboardWalk),
+                "{walk}"
+            );
+        }
+        // What `openssl rand` prints is never a walk.
+        use base64::Engine as _;
+        use rand::Rng as _;
+        let mut rng = rand::thread_rng();
+        for _ in 0..5_000 {
+            let bytes: [u8; 32] = rng.r#gen();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let alnum: String = (0..32)
+                .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+                .collect();
+            for v in [b64.as_bytes(), alnum.as_bytes(), &bytes] {
+                assert_eq!(keyboard_walk(v), None, "{v:?}");
+                assert_eq!(weakness(v), None, "{v:?}");
+            }
+        }
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs
