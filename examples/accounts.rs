@@ -9,7 +9,10 @@
 //!
 //! The database file comes from `SHIELDWALL_DATABASE_URL` (default `accounts.db`); the
 //! HS256 secret from `SHIELDWALL_JWT_SECRET` (a random development secret otherwise);
-//! `SHIELDWALL_REDIS_URL` shares rate limits and revocations between instances.
+//! `SHIELDWALL_REDIS_URL` shares rate limits and revocations between instances (a Redis that
+//! persists: when the token state is lost — this process restarting without Redis, or a
+//! volatile Redis restarting — every token issued before is refused and everyone logs in
+//! again; see `shieldwall::auth::revocation`).
 //!
 //! The optional `recovery_email` given at registration is stored encrypted at rest
 //! (`shieldwall::crypto`): the `users.recovery_email` column holds `v1.<kid>.<…>`, sealed

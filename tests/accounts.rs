@@ -566,3 +566,192 @@ async fn logins_do_not_stall_other_requests() {
         latencies.last().unwrap()
     );
 }
+
+// ---------------------------------------------------------------- attack round 2
+
+/// A `redis-server` of its own on a free port, volatile (`--save ''`, no AOF) as the README's
+/// quick start runs it; `None` (test skipped) when Redis is not installed, unless
+/// `SHIELDWALL_REQUIRE_REDIS=1`.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Option<Self> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            if std::env::var("SHIELDWALL_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("SHIELDWALL_REQUIRE_REDIS=1 but redis-server is not on PATH");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Self {
+            child: Self::spawn(port),
+            port,
+        })
+    }
+
+    fn spawn(port: u16) -> std::process::Child {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Stop it and start a new, empty one on the same port: everything it held is gone.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn create_root(db: &Db) {
+    cli(
+        db,
+        &[
+            "create-user",
+            "--username",
+            "root",
+            "--password",
+            ROOT_PW,
+            "--roles",
+            "admin",
+        ],
+    );
+}
+
+async fn logout(base: &str, access: &str) -> u16 {
+    send(client().post(format!("{base}/logout")).bearer_auth(access))
+        .await
+        .status
+}
+
+/// Attack round 2, finding 1 (t_redis_volatile.py): the token state lives in a volatile Redis
+/// that restarts between a logout / an admin revocation and the reuse of the revoked access
+/// tokens. The restarted Redis has lost the revocations; the tokens must still be refused,
+/// and so must every token issued before the restart (their revocations may be lost too):
+/// everyone logs in again, and those new logins work.
+#[tokio::test]
+async fn revocations_survive_a_volatile_redis_restart() {
+    let _shared = EXCLUSIVE.read().await;
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let db = Db::new("volatile");
+    create_root(&db);
+    let url = redis.url();
+    let app = start(&db, &[("SHIELDWALL_REDIS_URL", &url)]);
+    let base = app.base.as_str();
+    register(base, "alice", PW).await;
+    let (a1, _) = login(base, "alice", PW, None).await;
+    let (a2, r2) = login(base, "alice", PW, None).await;
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+
+    assert_eq!(logout(base, &a1).await, 204);
+    assert_eq!(me(base, &a1).await.status, 401, "logged out");
+    let r = send(
+        client()
+            .post(format!("{base}/admin/revoke/alice"))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(me(base, &a2).await.status, 401, "revoked");
+
+    redis.restart();
+
+    let r = me(base, &a1).await;
+    assert_eq!(
+        r.status, 401,
+        "a logged-out access token works again after Redis restarted: {}",
+        r.text
+    );
+    let r = me(base, &a2).await;
+    assert_eq!(
+        r.status, 401,
+        "an admin-revoked access token works again after Redis restarted: {}",
+        r.text
+    );
+    assert_invalid_grant(&refresh(base, &r2).await, "a revoked family's refresh");
+    assert_eq!(
+        me(base, &root).await.status,
+        401,
+        "a token issued before the restart (its revocation could have been lost) is refused"
+    );
+    // the cost is one login
+    let (a3, r3) = login(base, "alice", PW, None).await;
+    assert_eq!(me(base, &a3).await.status, 200, "a login after the restart");
+    let r = refresh(base, &r3).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(me(base, &pair(&r).0).await.status, 200);
+}
+
+/// Attack round 2, finding 1, the in-memory token state: the example restarted (same
+/// database, same secret) has forgotten its revocations, so a logged-out access token must
+/// be refused after the restart, with every other token issued before it.
+#[tokio::test]
+async fn revocations_survive_a_process_restart() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("restart");
+    let app = start(&db, &[]);
+    register(&app.base, "alice", PW).await;
+    let (a1, r1) = login(&app.base, "alice", PW, None).await;
+    let (a2, _) = login(&app.base, "alice", PW, None).await;
+    assert_eq!(logout(&app.base, &a1).await, 204);
+    assert_eq!(me(&app.base, &a1).await.status, 401);
+    assert_eq!(me(&app.base, &a2).await.status, 200);
+    drop(app);
+
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    let r = me(base, &a1).await;
+    assert_eq!(
+        r.status, 401,
+        "a logged-out access token works again after a restart: {}",
+        r.text
+    );
+    assert_eq!(
+        me(base, &a2).await.status,
+        401,
+        "a token issued before the restart is refused"
+    );
+    assert_invalid_grant(&refresh(base, &r1).await, "a logged-out family's refresh");
+    let (a3, _) = login(base, "alice", PW, None).await;
+    assert_eq!(me(base, &a3).await.status, 200, "a login after the restart");
+}

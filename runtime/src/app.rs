@@ -326,7 +326,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Refuse revoked JWTs (by `jti`, refresh family `fam`, or subject) using this state.
+    /// Refuse revoked JWTs (by `jti`, refresh family `fam`, or subject) using this state,
+    /// and every JWT issued before the state began (its epoch: a state that may have lost
+    /// revocations refuses what came before it; see [`crate::auth::revocation`]).
     pub fn revocation(mut self, state: crate::auth::revocation::TokenState) -> Self {
         self.revocation = Some(state);
         self

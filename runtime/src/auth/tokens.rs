@@ -484,19 +484,17 @@ impl TokenIssuer {
         self.response(user, scope, &fam, &jti)
     }
 
-    /// Token times are whole seconds and a subject revocation refuses every token issued in
-    /// its second or before, so a token issued in that second would be born revoked: wait
+    /// Token times are whole seconds, and a subject revocation refuses every token issued in
+    /// its second or before, as the token state's epoch does (see
+    /// [`super::revocation`]): a token issued in that second would be born revoked, so wait
     /// for the next second. More than about two seconds ahead means the instances' clocks
     /// disagree; then answer 503 rather than issue tokens that would be refused.
     async fn after_revocation(&self, subject: &str) -> Result<(), TokenError> {
-        let Some(at) = self
+        let at = self
             .state
-            .subject_revoked_at(subject)
+            .refused_until(subject)
             .await
-            .map_err(|_| TokenError::Unavailable)?
-        else {
-            return Ok(());
-        };
+            .map_err(|_| TokenError::Unavailable)?;
         let deadline = Instant::now() + Duration::from_millis(2_100);
         loop {
             let now = SystemTime::now()
@@ -509,7 +507,7 @@ impl TokenIssuer {
                 tracing::error!(
                     target: "shieldwall::auth",
                     subject,
-                    "a subject revocation is dated ahead of this instance's clock; are the clocks synchronised?"
+                    "a subject revocation or the token state's epoch is dated ahead of this instance's clock; are the clocks synchronised?"
                 );
                 return Err(TokenError::Unavailable);
             }
