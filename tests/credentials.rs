@@ -1042,3 +1042,80 @@ async fn a_repeated_rotation_is_not_a_reuse() {
         );
     }
 }
+
+// ---------------------------------------------------------------- attack round 2
+
+const ALICE_PW: &str = "alice-password-1234";
+
+/// Attack round 2, finding 2 (t_lockout.py): one address alone must never spend the
+/// per-account ceiling, or it locks the victim out from everywhere. Two hours of one
+/// attacker address guessing alice's password at the full rate its per-client budget
+/// allows (it tries again every 20 s of a manual clock, until refused): alice, from her own
+/// address, logs in every 10 minutes throughout, and at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_lock_a_user_out() {
+    let clock = shieldwall::clock::ManualClock::new();
+    let issuer = issuer();
+    let router = Shieldwall::with_state(St {
+        issuer: issuer.clone(),
+    })
+    .trusted_proxies(shieldwall::client_ip::TrustedProxies::parse(["127.0.0.1/32"]).unwrap())
+    .clock(clock.clone())
+    .tokens(TokenEndpoint::new(issuer, users()))
+    .routes(routes![me])
+    .build()
+    .unwrap();
+    let base = serve(router).await;
+    let step = Duration::from_secs(20);
+    let steps = 2 * 3600 / step.as_secs();
+    let mut failures = 0;
+    for i in 0..=steps {
+        loop {
+            match login_from(&base, "10.9.0.66", "alice", "a guess").await {
+                400 => failures += 1,
+                429 => break,
+                other => panic!("the attacker's login answered {other}"),
+            }
+        }
+        if i % 30 == 0 {
+            assert_eq!(
+                login_from(&base, "10.9.0.7", "alice", ALICE_PW).await,
+                200,
+                "alice is locked out after {failures} failures from one other address in {} s",
+                i * step.as_secs()
+            );
+        }
+        clock.advance(step);
+    }
+    // The attacker did guess, all along: at least the per-client budget each 15 minutes.
+    assert!(failures >= 5 * 8, "only {failures} guesses");
+}
+
+/// Finding 2: a configuration where one address's failure budget is not well under the
+/// per-account ceiling — one address could then spend the ceiling alone and lock the
+/// account out — is refused at build.
+#[test]
+fn a_per_client_budget_reaching_the_ceiling_is_refused() {
+    let build = |endpoint: TokenEndpoint| {
+        Shieldwall::with_state(St { issuer: issuer() })
+            .tokens(endpoint)
+            .routes(routes![me])
+            .build()
+    };
+    // the old defaults: 5 a minute from one address refills 300 an hour, against 50 an hour
+    let r = build(
+        TokenEndpoint::new(issuer(), users()).failed_logins_per_client(5, Duration::from_secs(60)),
+    );
+    let e = r.expect_err("a per-client budget of 5/min against 50/h was accepted");
+    assert!(e.to_string().contains("failed_logins_per_client"), "{e}");
+    // a burst as large as the ceiling
+    assert!(
+        build(
+            TokenEndpoint::new(issuer(), users())
+                .failed_logins_per_client(50, Duration::from_secs(86_400))
+        )
+        .is_err()
+    );
+    // the defaults build
+    assert!(build(TokenEndpoint::new(issuer(), users())).is_ok());
+}

@@ -57,13 +57,18 @@
 //!   revocation, as token times are in whole seconds).
 //! - **Brute force** (OWASP Authentication Cheat Sheet): the endpoint is a `login` route
 //!   limited per IP (20 requests a minute). Failed logins are counted twice: per (username,
-//!   client address) — the tight limit, 5 a minute — and per username from every address
-//!   together — a looser ceiling, 50 an hour (see [`TokenEndpoint::failed_logins_per_client`],
-//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing, so an
-//!   attacker guessing alice's password from one address locks out that address only, not
-//!   alice. The trade-off: an attacker with many addresses can still spend the ceiling and
-//!   keep alice out until it refills, which is the price of capping distributed guessing at
-//!   50 an hour rather than 5 a minute per address. Each attempt is charged *before* Argon2
+//!   client address) — the tight limit, 5 per 15 minutes — and per username from every
+//!   address together — a looser ceiling, 50 an hour (see
+//!   [`TokenEndpoint::failed_logins_per_client`],
+//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing. One
+//!   address sustains at most 20 failures an hour, well under the ceiling's 50, and its
+//!   burst (5) is under the ceiling's (50), so one address alone can never spend the
+//!   ceiling: an attacker guessing alice's password from one address locks out that address
+//!   only, not alice, however long they keep at it. `Shieldwall::build` refuses budgets
+//!   that lose this property ([`TokenEndpoint::check_budgets`]). The trade-off: an attacker
+//!   with several addresses (three at their full rate) can still spend the ceiling and keep
+//!   alice out until it refills, which is the price of capping distributed guessing at 50
+//!   an hour rather than 20 an hour per address. Each attempt is charged *before* Argon2
 //!   runs and refunded afterwards unless it failed, in one atomic step per store (memory or
 //!   Redis), so 100 guesses fired at once get exactly the budget of verifications, not 100.
 //!   The budgets belong to the account the [`UserStore`] resolves (its subject), so a store
@@ -182,6 +187,23 @@ pub enum RevokeError {
     /// Tokens are revoked, but the API key store failed: keys may still work.
     #[error("tokens revoked, but the API keys were not: {0}")]
     ApiKeys(#[from] KeyStoreError),
+}
+
+/// Why [`TokenEndpoint::check_budgets`] (and so `Shieldwall::build`) refused the failed-login
+/// budgets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginBudgetError {
+    /// One client address could spend the per-username ceiling by itself.
+    #[error(
+        "failed_logins_per_client ({per_client}) lets one address spend the failed_logins_per_username ceiling ({per_username}) alone, locking the account out from every address: keep the per-client count below the ceiling's count and its rate (count per period) below the ceiling's rate, e.g. 5 per 15 minutes against 50 an hour"
+    )]
+    OneClientReachesTheCeiling {
+        /// The per-client budget.
+        per_client: String,
+        /// The per-username ceiling.
+        per_username: String,
+    },
 }
 
 /// Why a token could not be issued (RFC 6749 §5.2 codes).
@@ -790,15 +812,23 @@ impl TokenEndpoint {
             issuer,
             users: Arc::new(users),
             passwords: Passwords::new(),
-            per_client: quota(5, Duration::from_secs(60)),
+            per_client: quota(5, Duration::from_secs(15 * 60)),
             per_username: quota(50, Duration::from_secs(3600)),
         }
     }
 
     /// Failed logins allowed for one username from one client address (IPv6 by its
-    /// prefix): `count` per `period`, all at once at most (default 5 a minute). This is the
-    /// tight limit against guessing; an attacker spending it locks out only their own
-    /// address. Successful logins cost nothing.
+    /// prefix): `count` per `period`, all at once at most (default 5 per 15 minutes: after
+    /// five failures, one more every 3 minutes). This is the tight limit against guessing;
+    /// an attacker spending it locks out only their own address. Successful logins cost
+    /// nothing.
+    ///
+    /// It must stay under the per-username ceiling
+    /// ([`TokenEndpoint::failed_logins_per_username`]) in both burst (`count`) and
+    /// sustained rate (`count / period`): otherwise one address alone could spend the
+    /// ceiling and lock the account out from everywhere. `Shieldwall::build` refuses such a
+    /// pair ([`LoginBudgetError`]). The defaults keep a wide margin: one address sustains
+    /// 20 failures an hour against a ceiling of 50.
     pub fn failed_logins_per_client(mut self, count: u32, period: Duration) -> Self {
         self.per_client = quota(count, period);
         self
@@ -807,10 +837,28 @@ impl TokenEndpoint {
     /// Failed logins allowed for one username from every address together: `count` per
     /// `period` (default 50 an hour). The ceiling against guessing spread over many
     /// addresses; once spent, the username cannot log in from anywhere until it refills —
-    /// the price of the ceiling (see the module docs).
+    /// the price of the ceiling (see the module docs). It must stay above the per-client
+    /// budget in burst and sustained rate ([`TokenEndpoint::failed_logins_per_client`]).
     pub fn failed_logins_per_username(mut self, count: u32, period: Duration) -> Self {
         self.per_username = quota(count, period);
         self
+    }
+
+    /// Refuse failed-login budgets under which one client address alone could spend the
+    /// per-username ceiling: a per-client burst or sustained rate at least the ceiling's.
+    /// With both strictly under, what one address can spend in any stretch of time
+    /// (`burst + rate × time`) stays below what the ceiling admits in it. Called by
+    /// `Shieldwall::tokens`, which reports it from `build()`.
+    pub fn check_budgets(&self) -> Result<(), LoginBudgetError> {
+        let (c, u) = (&self.per_client, &self.per_username);
+        let burst = |q: &Quota| q.tolerance / q.emission.max(1);
+        if burst(c) >= burst(u) || c.emission <= u.emission {
+            return Err(LoginBudgetError::OneClientReachesTheCeiling {
+                per_client: format!("{} per {} s", c.count, c.period_secs),
+                per_username: format!("{} per {} s", u.count, u.period_secs),
+            });
+        }
+        Ok(())
     }
 
     /// The password hasher (default [`Passwords::new`]: Argon2id, off the async workers,
