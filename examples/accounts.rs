@@ -296,8 +296,8 @@ struct PasswordChange {
     new_password: String,
 }
 
-/// Change one's own password (five tries a minute): every other session ends; the answer is
-/// a fresh token pair for this one.
+/// Change one's own password (five tries a minute; wrong current passwords also spend the
+/// login budgets): every other session ends; the answer is a fresh token pair for this one.
 #[secure(post "/me/password", auth = "jwt", rate = "5/min")]
 async fn change_password(
     State(app): State<App>,
@@ -316,6 +316,14 @@ async fn change_password(
         Err(TokenError::InvalidRequest) => {
             Err(Problem::from_status(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_detail("The new password is not acceptable."))
+        }
+        // Wrong current passwords spend the login budgets: this account's from this address,
+        // and the account's ceiling.
+        Err(TokenError::TooManyAttempts { retry_after_secs }) => {
+            Err(shieldwall::Rejection::RateLimited {
+                retry_after: retry_after_secs,
+            }
+            .into_problem("api"))
         }
         Err(_) => Err(Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)),
     }

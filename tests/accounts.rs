@@ -755,3 +755,49 @@ async fn revocations_survive_a_process_restart() {
     let (a3, _) = login(base, "alice", PW, None).await;
     assert_eq!(me(base, &a3).await.status, 200, "a login after the restart");
 }
+
+/// Attack round 2, finding 11: `/me/password` checks the current password; its failures
+/// spend the same budget as failed logins, so a stolen access token gives no more guesses
+/// than the login form. The attacker (10.0.0.66, through the trusted proxy) guesses erin's
+/// password through `/me/password` with her stolen token until the budget of their address
+/// is spent: then even the right password is refused to a login from that address, while
+/// erin, from hers, logs in.
+#[tokio::test]
+async fn password_change_guesses_spend_the_login_budget() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("pwguess");
+    let app = start(&db, &[("SHIELDWALL_TRUSTED_PROXIES", "127.0.0.1")]);
+    let base = app.base.as_str();
+    register(base, "erin", PW).await;
+    let (stolen, _) = login(base, "erin", PW, None).await;
+    let change = |current: &str| {
+        client()
+            .post(format!("{base}/me/password"))
+            .header("x-forwarded-for", "10.0.0.66")
+            .bearer_auth(&stolen)
+            .json(&serde_json::json!({"current_password": current, "new_password": "the attacker's password"}))
+    };
+    for i in 0..5 {
+        let r = send(change(&format!("guess number {i}"))).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    let login_from = |ip: &str| {
+        client()
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", ip.to_string())
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "erin"),
+                ("password", PW),
+            ])
+    };
+    let r = send(login_from("10.0.0.66")).await;
+    assert_eq!(
+        r.status, 429,
+        "five wrong current passwords through /me/password left the login budget of that \
+         address untouched: {}",
+        r.text
+    );
+    let r = send(login_from("10.0.0.7")).await;
+    assert_eq!(r.status, 200, "erin, from her own address: {}", r.text);
+}

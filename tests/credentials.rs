@@ -1119,3 +1119,94 @@ fn a_per_client_budget_reaching_the_ceiling_is_refused() {
     // the defaults build
     assert!(build(TokenEndpoint::new(issuer(), users())).is_ok());
 }
+
+#[derive(Clone)]
+struct Pw {
+    tokens: TokenEndpoint,
+}
+
+#[derive(Deserialize, Validate)]
+struct Change {
+    current: String,
+}
+
+#[secure(post "/me/password", auth = "jwt")]
+async fn change_pw(
+    State(st): State<Pw>,
+    user: Principal,
+    Json(body): Json<Change>,
+) -> axum::http::StatusCode {
+    use shieldwall::auth::tokens::TokenError;
+    match st
+        .tokens
+        .change_password(&user, &body.current, "a new password 123456")
+        .await
+    {
+        Ok(_) => axum::http::StatusCode::OK,
+        Err(TokenError::InvalidGrant) => axum::http::StatusCode::FORBIDDEN,
+        Err(TokenError::TooManyAttempts { retry_after_secs }) if retry_after_secs > 0 => {
+            axum::http::StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(TokenError::Unavailable) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Attack round 2, finding 11: the current-password check of
+/// `TokenEndpoint::change_password` spends the failed-login budgets — per (account, client
+/// address) and the per-account ceiling — so a stolen access token gives no more guesses
+/// than the login form. Budgets here: 3 per address, 6 for the account, an hour each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_failures_spend_the_login_budgets() {
+    let endpoint = TokenEndpoint::new(issuer(), users())
+        .failed_logins_per_client(3, Duration::from_secs(3600))
+        .failed_logins_per_username(6, Duration::from_secs(3600));
+    let router = Shieldwall::with_state(Pw {
+        tokens: endpoint.clone(),
+    })
+    .trusted_proxies(shieldwall::client_ip::TrustedProxies::parse(["127.0.0.1/32"]).unwrap())
+    .tokens(endpoint)
+    .routes(routes![change_pw])
+    .build()
+    .unwrap();
+    let base = serve(router).await;
+    let (stolen, _) = login(&base, "alice", ALICE_PW).await;
+    let change = |ip: &str, current: &str| {
+        send(
+            client()
+                .post(format!("{base}/me/password"))
+                .header("x-forwarded-for", ip.to_string())
+                .bearer_auth(&stolen)
+                .json(&serde_json::json!({ "current": current })),
+        )
+    };
+    // the attacker's address: 3 guesses, then refused without a verification
+    for _ in 0..3 {
+        assert_eq!(change("10.3.0.66", "a guess").await.status, 403);
+    }
+    assert_eq!(
+        change("10.3.0.66", "a guess").await.status,
+        429,
+        "a fourth guess from one address through /me/password"
+    );
+    assert_eq!(
+        login_from(&base, "10.3.0.66", "alice", ALICE_PW).await,
+        429,
+        "the guesses through /me/password did not spend the login budget of that address"
+    );
+    // other addresses: the account's ceiling (6) caps the guesses, logins included
+    assert_eq!(login_from(&base, "10.3.1.1", "alice", "a guess").await, 400);
+    for ip in ["10.3.1.2", "10.3.1.3"] {
+        assert_eq!(change(ip, "a guess").await.status, 403);
+    }
+    assert_eq!(
+        change("10.3.1.4", "a guess").await.status,
+        429,
+        "more guesses through /me/password than the account's ceiling"
+    );
+    assert_eq!(
+        login_from(&base, "10.3.1.5", "alice", "a guess").await,
+        429,
+        "more failed logins than the account's ceiling, counting /me/password's"
+    );
+}

@@ -46,7 +46,9 @@
 //! - **Password change** ([`TokenEndpoint::change_password`]): checks the current password,
 //!   stores the new hash with a new stamp ([`UserStore::set_password`]), ends every session
 //!   of the account (refresh families through the stamp, access tokens through a subject
-//!   revocation) and returns a fresh pair to the caller, who stays logged in.
+//!   revocation) and returns a fresh pair to the caller, who stays logged in. A wrong
+//!   current password is a failed login: it spends the same budgets as `POST /token` (below),
+//!   so a stolen access token is no better a password oracle than the login form.
 //! - **One call ends every credential** of a user: [`TokenIssuer::revoke_subject`] revokes
 //!   every access and refresh token issued to the subject so far and, when the app has API
 //!   keys ([`crate::app::Shieldwall::api_keys`] next to `tokens`), marks every API key the
@@ -105,7 +107,7 @@ use super::revocation::{Rotation, TokenState};
 use crate::policy::{Access, Method, OnOutage, Per, Policy, Rate};
 use crate::principal::{Credential, Principal};
 use crate::rate::{Ident, Quota, StoreError};
-use crate::route::{Guard, SecureRoute};
+use crate::route::{Charge, Finish, Guard, SecureRoute};
 
 /// A boxed future, for the object-safe [`UserStore`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -222,6 +224,13 @@ pub enum TokenError {
     /// A requested scope is not granted to the user.
     #[error("invalid_scope")]
     InvalidScope,
+    /// A failed-login budget is spent ([`TokenEndpoint::change_password`] only; `POST
+    /// /token` answers its own 429). Not an RFC 6749 code: answer 429 with `Retry-After`.
+    #[error("too_many_attempts")]
+    TooManyAttempts {
+        /// Seconds until an attempt can be admitted again.
+        retry_after_secs: u64,
+    },
     /// The token state store is down (503).
     #[error("temporarily_unavailable")]
     Unavailable,
@@ -237,6 +246,7 @@ impl TokenError {
             Self::InvalidGrant => "The credentials or the refresh token are invalid.",
             Self::UnsupportedGrantType => "Use grant_type=password or grant_type=refresh_token.",
             Self::InvalidScope => "A requested scope is not granted to this user.",
+            Self::TooManyAttempts { .. } => "Too many failed attempts; try again later.",
             Self::Unavailable => "Try again later.",
             Self::Server => "The server could not issue a token.",
         }
@@ -246,12 +256,19 @@ impl TokenError {
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let status = match self {
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = json!({ "error": self.to_string(), "error_description": self.description() });
         let mut res = no_store((status, axum::Json(body)).into_response());
+        if let Self::TooManyAttempts { retry_after_secs } = self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
         res.extensions_mut().insert(crate::error::OwnFormat);
         res
     }
@@ -749,6 +766,15 @@ pub struct TokenEndpoint {
     per_client: Quota,
     /// Failed logins per username, from every address together.
     per_username: Quota,
+    /// The mounted route's guard, shared by every clone: [`TokenEndpoint::change_password`]
+    /// charges the failed-login budgets through it. Set when the app is built.
+    mounted: Arc<OnceLock<Guard>>,
+}
+
+/// One attempt's charges to the failed-login budgets, to give back unless it failed.
+struct Attempt {
+    per_client: Option<Charge>,
+    per_username: Charge,
 }
 
 /// The failed-login limits' bucket names: route-local limit indices (counting down from
@@ -814,6 +840,7 @@ impl TokenEndpoint {
             passwords: Passwords::new(),
             per_client: quota(5, Duration::from_secs(15 * 60)),
             per_username: quota(50, Duration::from_secs(3600)),
+            mounted: Arc::new(OnceLock::new()),
         }
     }
 
@@ -877,6 +904,8 @@ impl TokenEndpoint {
     pub fn into_route<S: Clone + Send + Sync + 'static>(self) -> SecureRoute<S> {
         let this = Arc::new(self);
         SecureRoute::from_parts(&TOKEN_POLICY, move |guard: Guard| -> MethodRouter<S> {
+            // The first app that mounts the endpoint keeps it: its clones charge there.
+            let _ = this.mounted.set(guard.clone());
             axum::routing::post(move |req: Request| {
                 let guard = guard.clone();
                 let this = this.clone();
@@ -921,47 +950,17 @@ impl TokenEndpoint {
                 // Failures are what is counted, but each attempt is charged *before* its
                 // password is verified and refunded when it was not a failure: concurrent
                 // guesses can never get more verifications than the budget.
-                let ip = fin.client_rate_ip();
-                let (index, scope, label) = FAILED_PER_CLIENT;
-                let per_client = match fin
-                    .charge_extra(
-                        index,
-                        label,
-                        scope,
-                        self.per_client,
-                        Ident::UsernameFrom(name.clone(), ip),
-                    )
-                    .await
-                {
-                    Ok(c) => c,
+                let attempt = match self.charge_attempt(&mut fin, name, true).await {
+                    Ok(a) => a,
                     Err(res) => return res,
-                };
-                let (index, scope, label) = FAILED_PER_USERNAME;
-                let per_username = match fin
-                    .charge_extra(
-                        index,
-                        label,
-                        scope,
-                        self.per_username,
-                        Ident::Username(name),
-                    )
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(res) => {
-                        fin.refund(per_client).await;
-                        return res;
-                    }
                 };
                 let result = self
                     .password_grant(user, &password, form.scope.as_deref())
                     .await;
                 // Only a wrong password (or an unknown user) is a failure. A right password
                 // with a bad scope, or a login shed before Argon2 ran, gives the charge back.
-                if !matches!(result, Err(TokenError::InvalidGrant)) {
-                    fin.refund(per_client).await;
-                    fin.refund(per_username).await;
-                }
+                let failed = matches!(result, Err(TokenError::InvalidGrant));
+                Self::settle(&mut fin, attempt, failed).await;
                 result
             }
             Some("refresh_token") => match form.refresh_token {
@@ -980,6 +979,67 @@ impl TokenEndpoint {
             Err(e) => e.into_response(),
         };
         fin.finish(res)
+    }
+
+    /// Charge one password attempt for the account `name` to the failed-login budgets: per
+    /// (account, client address) when `per_client` (the address is known, or the unknown
+    /// peers' shared bucket stands in), and per account. On refusal, the response (429, or
+    /// 503 when the store is down) and nothing stays charged.
+    async fn charge_attempt(
+        &self,
+        fin: &mut Finish,
+        name: Arc<str>,
+        per_client: bool,
+    ) -> Result<Attempt, Response> {
+        let per_client = if per_client {
+            let ip = fin.client_rate_ip();
+            let (index, scope, label) = FAILED_PER_CLIENT;
+            Some(
+                fin.charge_extra(
+                    index,
+                    label,
+                    scope,
+                    self.per_client,
+                    Ident::UsernameFrom(name.clone(), ip),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let (index, scope, label) = FAILED_PER_USERNAME;
+        match fin
+            .charge_extra(
+                index,
+                label,
+                scope,
+                self.per_username,
+                Ident::Username(name),
+            )
+            .await
+        {
+            Ok(per_username) => Ok(Attempt {
+                per_client,
+                per_username,
+            }),
+            Err(res) => {
+                if let Some(c) = per_client {
+                    fin.refund(c).await;
+                }
+                Err(res)
+            }
+        }
+    }
+
+    /// Keep an attempt's charges if it `failed`, else give them back.
+    async fn settle(fin: &mut Finish, attempt: Attempt, failed: bool) {
+        if failed {
+            return;
+        }
+        if let Some(c) = attempt.per_client {
+            fin.refund(c).await;
+        }
+        fin.refund(attempt.per_username).await;
     }
 
     async fn password_grant(
@@ -1013,15 +1073,24 @@ impl TokenEndpoint {
     /// session of the account ends — its refresh families through the stamp, its access
     /// tokens (the caller's included) through a subject revocation — and the caller gets a
     /// fresh pair in a new family, with no more scope than its token carried. Both Argon2
-    /// computations run off the async workers. Mount it on a route with a tight per-user
-    /// rate limit: a stolen access token must not become a password oracle.
+    /// computations run off the async workers.
+    ///
+    /// A wrong current password is a failed login: each attempt is charged to the same
+    /// failed-login budgets as `POST /token` — per (account, client address)
+    /// ([`Principal::client_ip`], when known) and the per-account ceiling — before Argon2
+    /// runs, and given back unless the password was wrong. So a stolen access token gives no
+    /// more guesses than the login form, and guesses here and there share one budget. The
+    /// budgets live on the mounted endpoint: call this on a clone of the endpoint given to
+    /// `Shieldwall::tokens` (it refuses, [`TokenError::Unavailable`], before the app is
+    /// built). A tight per-user `rate` on the route remains good practice.
     ///
     /// Errors: [`TokenError::InvalidGrant`] for a wrong current password, an account that no
     /// longer exists or a principal that did not authenticate with a token;
-    /// [`TokenError::InvalidRequest`] for a new password that is empty or longer than
-    /// [`super::passwords::MAX_PASSWORD_BYTES`] (the app checks its own policy before);
-    /// [`TokenError::Unavailable`] when the store, the token state or the hasher is
-    /// unavailable (a store without `set_password` included).
+    /// [`TokenError::TooManyAttempts`] when a failed-login budget is spent (nothing was
+    /// verified); [`TokenError::InvalidRequest`] for a new password that is empty or longer
+    /// than [`super::passwords::MAX_PASSWORD_BYTES`] (the app checks its own policy before);
+    /// [`TokenError::Unavailable`] when the store, the token state, the rate store or the
+    /// hasher is unavailable (a store without `set_password` included).
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -1031,6 +1100,15 @@ impl TokenEndpoint {
         if !matches!(principal.credential(), Credential::Jwt) {
             return Err(TokenError::InvalidGrant);
         }
+        let Some(route) = self.mounted.get().and_then(Guard::route).cloned() else {
+            tracing::error!(
+                target: "shieldwall::auth",
+                "change_password on a token endpoint that is not mounted: its failed-login \
+                 budgets cannot be charged, so the password is not checked; call it on a \
+                 clone of the endpoint given to Shieldwall::tokens"
+            );
+            return Err(TokenError::Unavailable);
+        };
         let subject = principal.subject();
         let user = self
             .users
@@ -1041,14 +1119,41 @@ impl TokenEndpoint {
                 TokenError::Unavailable
             })?
             .filter(|u| u.subject == subject);
-        let ok = self
+        // The budgets of the account (its subject, as logins count it), charged before the
+        // password is verified.
+        let mut fin = Finish::for_route(route, principal.client_ip(), Some(principal.clone()));
+        let per_client = fin.has_ip();
+        let attempt = match self
+            .charge_attempt(&mut fin, principal.subject_shared(), per_client)
+            .await
+        {
+            Ok(a) => a,
+            Err(_) => {
+                return Err(match fin.refused_retry_after() {
+                    Some(retry_after_secs) => {
+                        tracing::info!(target: "shieldwall::audit", event = "password_change_refused", subject, reason = "failed-login budget spent");
+                        TokenError::TooManyAttempts { retry_after_secs }
+                    }
+                    None => TokenError::Unavailable,
+                });
+            }
+        };
+        let verified = self
             .passwords
             .verify_async(
                 current_password,
                 user.as_ref().map(|u| u.password_hash.as_str()),
             )
-            .await
-            .map_err(|_| TokenError::Unavailable)?;
+            .await;
+        let ok = match verified {
+            Ok(ok) => ok,
+            Err(_) => {
+                Self::settle(&mut fin, attempt, false).await;
+                return Err(TokenError::Unavailable);
+            }
+        };
+        let failed = !ok || user.is_none();
+        Self::settle(&mut fin, attempt, failed).await;
         let Some(mut user) = user.filter(|_| ok) else {
             tracing::info!(target: "shieldwall::audit", event = "password_change_refused", subject);
             return Err(TokenError::InvalidGrant);
