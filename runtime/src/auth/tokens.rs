@@ -115,7 +115,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A user as the token endpoint needs it.
 #[derive(Clone)]
 pub struct UserRecord {
-    /// The token subject (a stable user id).
+    /// The token subject: the account's stable id — random or a database key, unique, and
+    /// never reused for another account — never its username. Tokens carry it for their
+    /// whole lifetime, revocations and rate budgets are keyed by it, and API keys owned by
+    /// it end with it: a subject that is a name would let a new account registered under a
+    /// deleted one's name be read by the old account's unexpired access tokens, and let a
+    /// user registering a service's name be confused with that service's API keys.
     pub subject: String,
     /// The Argon2 PHC hash ([`Passwords::hash`]).
     pub password_hash: String,
@@ -147,8 +152,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this username, if any.
     fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>>;
 
-    /// The user with this token subject (at refresh). Defaults to [`UserStore::find`], for
-    /// stores whose subjects are usernames.
+    /// The user with this token subject (at refresh and password change). Implement it when
+    /// subjects are ids, as they should be ([`UserRecord::subject`]); the default,
+    /// [`UserStore::find`], fits only stores whose subjects are usernames.
     fn find_subject<'a>(
         &'a self,
         subject: &'a str,
