@@ -3,13 +3,17 @@
 //!
 //! ```sh
 //! cargo run --example accounts                       # serve on 127.0.0.1:3000 (SHIELDWALL_ADDR)
-//! cargo run --example accounts -- create-key --owner billing --scopes reports:read
+//! cargo run --example accounts -- create-key --owner billing --scopes reports:read   # a service's key
 //! cargo run --example accounts -- create-user --username root --password '…' --roles admin
+//! cargo run --example accounts -- create-key --user root --scopes reports:read      # a user's key
 //! ```
 //!
 //! The database file comes from `SHIELDWALL_DATABASE_URL` (default `accounts.db`); the
 //! HS256 secret from `SHIELDWALL_JWT_SECRET` (a random development secret otherwise);
-//! `SHIELDWALL_REDIS_URL` shares rate limits and revocations between instances.
+//! `SHIELDWALL_REDIS_URL` shares rate limits and revocations between instances (a Redis that
+//! persists: when the token state is lost — this process restarting without Redis, or a
+//! volatile Redis restarting — every token issued before is refused and everyone logs in
+//! again; see `shieldwall::auth::revocation`).
 //!
 //! The optional `recovery_email` given at registration is stored encrypted at rest
 //! (`shieldwall::crypto`): the `users.recovery_email` column holds `v1.<kid>.<…>`, sealed
@@ -24,6 +28,21 @@
 //! new account registered under the same name never inherits them. `POST /me/password`
 //! changes the password through the library and ends every other session.
 //! `POST /admin/revoke/{name}` ends every credential of a user, API keys included.
+//!
+//! Tokens name an account, not a name: each row has an `id`, `usr_` and 128 random bits in
+//! hex, made when the row is created (databases from before the column get one per row;
+//! their tokens, which named usernames, are refused and their users log in again) and
+//! never reused. It is the token subject, so a token of a deleted account names nothing —
+//! `GET /me` answers 401 — even after someone registers the same name again. Routes that
+//! take a username (`/admin/revoke/{name}`, `/admin/users/{name}`) resolve it to the id.
+//!
+//! API keys are owned by a subject too, and the two kinds cannot collide: `create-key
+//! --user NAME` gives the key to that user (its owner is the user's id, so revoking or
+//! deleting the user ends it, and so does deleting the row by hand: a trigger revokes the
+//! keys of a deleted row), `create-key --owner NAME` to a service, whose name may not begin
+//! with `usr_`. A user registering the name `billing` has nothing to do with the `billing`
+//! service's keys. Keys made before ids existed keep the owner they were given, and count as
+//! a service's: re-issue a user's old key with `--user`.
 
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +71,13 @@ struct App {
 fn recovery_context(username: &str) -> String {
     format!("users.recovery_email/{username}")
 }
+
+/// Prefix of every user's subject (`usr_` and 32 hex digits). Service key owners may not
+/// begin with it, so no service can be named like a user's subject, nor the reverse.
+const USER_SUBJECT_PREFIX: &str = "usr_";
+
+/// SQL for a new user id: `usr_` and 128 random bits in hex.
+const NEW_USER_ID: &str = "'usr_' || lower(hex(randomblob(16)))";
 
 fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
     let url = std::env::var("SHIELDWALL_DATABASE_URL").unwrap_or_else(|_| "accounts.db".into());
@@ -83,43 +109,82 @@ fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
     conn.execute_batch(
         "UPDATE users SET security_stamp = lower(hex(randomblob(16))) WHERE security_stamp IS NULL",
     )?;
+    // And the account id, the token subject: one per row, random, unique, never reused.
+    // Tokens from before named the username; no row has that id, so they are refused.
+    let has_id: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'id'")?
+        .exists([])?;
+    if !has_id {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN id TEXT")?;
+    }
+    conn.execute_batch(&format!(
+        "UPDATE users SET id = {NEW_USER_ID} WHERE id IS NULL;
+         CREATE UNIQUE INDEX IF NOT EXISTS users_id ON users (id);
+         -- a row inserted by hand without one gets one
+         CREATE TRIGGER IF NOT EXISTS users_id_default AFTER INSERT ON users
+           WHEN NEW.id IS NULL
+           BEGIN UPDATE users SET id = {NEW_USER_ID} WHERE rowid = NEW.rowid; END;"
+    ))?;
+    // The API keys live in the same file; a deleted row (through the app or by hand) takes
+    // the keys of its account with it.
+    drop(SqliteKeyStore::with_connection(reopen()?)?);
+    conn.execute_batch(
+        "CREATE TRIGGER IF NOT EXISTS users_delete_revokes_keys AFTER DELETE ON users
+           BEGIN UPDATE shieldwall_api_keys SET revoked = 1 WHERE owner = OLD.id; END;",
+    )?;
     Ok(Arc::new(Mutex::new(conn)))
 }
 
 /// The token endpoint reads users from the same database.
 struct SqliteUsers(Db);
 
+impl SqliteUsers {
+    /// The user whose `column` (`username` or `id`) is `value`.
+    fn user_where(&self, column: &str, value: &str) -> Result<Option<UserRecord>, String> {
+        let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row(
+            &format!(
+                "SELECT id, password_hash, roles, scopes, security_stamp FROM users WHERE {column} = ?1"
+            ),
+            [value],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(|e| e.to_string())?
+        .map(|(subject, password_hash, roles, scopes, stamp)| {
+            Ok(UserRecord {
+                // The account's id: stable, never reused, never a username.
+                subject,
+                password_hash,
+                roles: serde_json::from_str(&roles).map_err(|e| e.to_string())?,
+                scopes: serde_json::from_str(&scopes).map_err(|e| e.to_string())?,
+                // A row written without one (by hand) gets the password hash's stand-in.
+                security_stamp: stamp.unwrap_or_default(),
+            })
+        })
+        .transpose()
+    }
+}
+
 impl UserStore for SqliteUsers {
     fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
-        Box::pin(async move {
-            let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            conn.query_row(
-                "SELECT username, password_hash, roles, scopes, security_stamp FROM users WHERE username = ?1",
-                [username],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| e.to_string())?
-            .map(|(subject, password_hash, roles, scopes, stamp)| {
-                Ok(UserRecord {
-                    subject,
-                    password_hash,
-                    roles: serde_json::from_str(&roles).map_err(|e| e.to_string())?,
-                    scopes: serde_json::from_str(&scopes).map_err(|e| e.to_string())?,
-                    // A row written without one (by hand) gets the password hash's stand-in.
-                    security_stamp: stamp.unwrap_or_default(),
-                })
-            })
-            .transpose()
-        })
+        Box::pin(async move { self.user_where("username", username) })
+    }
+
+    /// Tokens name the account's id.
+    fn find_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
+        Box::pin(async move { self.user_where("id", subject) })
     }
 
     fn set_password<'a>(
@@ -131,13 +196,24 @@ impl UserStore for SqliteUsers {
         Box::pin(async move {
             let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
             conn.execute(
-                "UPDATE users SET password_hash = ?1, security_stamp = ?2 WHERE username = ?3",
+                "UPDATE users SET password_hash = ?1, security_stamp = ?2 WHERE id = ?3",
                 [password_hash, security_stamp, subject],
             )
             .map(|n| n == 1)
             .map_err(|e| e.to_string())
         })
     }
+}
+
+/// The id (token subject) of the user with this name.
+fn user_id(db: &Db, username: &str) -> rusqlite::Result<Option<String>> {
+    let conn = db.lock().unwrap_or_else(|e| e.into_inner());
+    conn.query_row(
+        "SELECT id FROM users WHERE username = ?1",
+        [username],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 async fn insert_user(
@@ -156,7 +232,9 @@ async fn insert_user(
     let conn = db.lock().unwrap_or_else(|e| e.into_inner());
     let n = conn
         .execute(
-            "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email, security_stamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &format!(
+                "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email, security_stamp, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NEW_USER_ID})"
+            ),
             rusqlite::params![
                 username,
                 hash,
@@ -236,28 +314,33 @@ async fn register(
     }
 }
 
-/// Any logged-in user; their recovery email, decrypted, if they gave one.
+/// Any logged-in user; their account, and its recovery email, decrypted, if they gave one.
+/// The token names the account by its id: a token of a deleted account names nothing,
+/// whatever has been registered under its name since.
 #[secure(get "/me", auth = "jwt")]
 async fn me(State(app): State<App>, user: Principal) -> Result<Json<serde_json::Value>, Problem> {
-    let stored: Option<String> = {
+    let row: Option<(String, Option<String>)> = {
         let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
         conn.query_row(
-            "SELECT recovery_email FROM users WHERE username = ?1",
+            "SELECT username, recovery_email FROM users WHERE id = ?1",
             [user.subject()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
         .map_err(|e| {
             tracing::error!(error = %e, "reading the user failed");
             Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
         })?
-        .flatten()
+    };
+    let Some((username, stored)) = row else {
+        // The account is gone: the token is as good as revoked.
+        return Err(shieldwall::Rejection::InvalidToken.into_problem("api"));
     };
     let recovery_email = match stored {
         None => None,
         Some(text) => {
             let opened = Encrypted::<String>::parse(text)
-                .and_then(|enc| app.keys.open(&recovery_context(user.subject()), &enc));
+                .and_then(|enc| app.keys.open(&recovery_context(&username), &enc));
             Some(opened.map_err(|e| {
                 // Altered, moved from another row, or sealed with a key not in SHIELDWALL_ENCRYPTION_KEYS.
                 tracing::error!(error = %e, user = user.subject(), "the recovery email does not decrypt");
@@ -266,8 +349,8 @@ async fn me(State(app): State<App>, user: Principal) -> Result<Json<serde_json::
         }
     };
     Ok(Json(serde_json::json!({
-        "sub": user.subject(), "roles": user.roles(), "scopes": user.scopes(),
-        "recovery_email": recovery_email,
+        "sub": user.subject(), "username": username, "roles": user.roles(),
+        "scopes": user.scopes(), "recovery_email": recovery_email,
     })))
 }
 
@@ -293,8 +376,8 @@ struct PasswordChange {
     new_password: String,
 }
 
-/// Change one's own password (five tries a minute): every other session ends; the answer is
-/// a fresh token pair for this one.
+/// Change one's own password (five tries a minute; wrong current passwords also spend the
+/// login budgets): every other session ends; the answer is a fresh token pair for this one.
 #[secure(post "/me/password", auth = "jwt", rate = "5/min")]
 async fn change_password(
     State(app): State<App>,
@@ -314,6 +397,14 @@ async fn change_password(
             Err(Problem::from_status(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_detail("The new password is not acceptable."))
         }
+        // Wrong current passwords spend the login budgets: this account's from this address,
+        // and the account's ceiling.
+        Err(TokenError::TooManyAttempts { retry_after_secs }) => {
+            Err(shieldwall::Rejection::RateLimited {
+                retry_after: retry_after_secs,
+            }
+            .into_problem("api"))
+        }
         Err(_) => Err(Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)),
     }
 }
@@ -332,41 +423,54 @@ async fn list_users(State(app): State<App>) -> Json<Vec<String>> {
     Json(names)
 }
 
-/// Admins end every credential a user holds: access and refresh tokens, and API keys.
+/// Admins end every credential a user holds: access and refresh tokens, and API keys. The
+/// name is resolved to the account's id, the subject its credentials carry.
 #[secure(post "/admin/revoke/{username}", role = "admin")]
 async fn revoke_user(
     State(app): State<App>,
     Path(username): Path<String>,
 ) -> Result<axum::http::StatusCode, Problem> {
-    app.issuer.revoke_subject(&username).await.map_err(|e| {
+    use axum::http::StatusCode;
+    let id = user_id(&app.db, &username)
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the user failed");
+            Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+        })?
+        .ok_or_else(|| Problem::from_status(StatusCode::NOT_FOUND))?;
+    app.issuer.revoke_subject(&id).await.map_err(|e| {
         tracing::error!(error = %e, "revoking a user failed");
-        Problem::from_status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+        Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)
     })?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Admins delete a user: the row goes, and every credential it held ends.
+/// Admins delete a user: the row goes, and every credential its account held ends.
 #[secure(delete "/admin/users/{username}", role = "admin")]
 async fn delete_user(
     State(app): State<App>,
     Path(username): Path<String>,
 ) -> Result<axum::http::StatusCode, Problem> {
     use axum::http::StatusCode;
-    let deleted = {
+    let deleted: rusqlite::Result<Option<String>> = {
         let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
-        conn.execute("DELETE FROM users WHERE username = ?1", [&username])
+        conn.query_row(
+            "DELETE FROM users WHERE username = ?1 RETURNING id",
+            [&username],
+            |r| r.get(0),
+        )
+        .optional()
     };
-    match deleted {
-        Ok(0) => return Err(Problem::from_status(StatusCode::NOT_FOUND)),
-        Ok(_) => {}
+    let id = match deleted {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(Problem::from_status(StatusCode::NOT_FOUND)),
         Err(e) => {
             tracing::error!(error = %e, "deleting a user failed");
             return Err(Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR));
         }
-    }
-    app.issuer.revoke_subject(&username).await.map_err(|e| {
-        // The row is gone, so refreshes are refused anyway; access tokens live out their
-        // 15 minutes.
+    };
+    app.issuer.revoke_subject(&id).await.map_err(|e| {
+        // The row is gone, so refreshes are refused, `/me` answers 401, and the trigger
+        // revoked its keys; other routes' access tokens live out their 15 minutes.
         tracing::error!(error = %e, "revoking a deleted user's credentials failed");
         Problem::from_status(StatusCode::SERVICE_UNAVAILABLE)
     })?;
@@ -420,7 +524,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     match args.first().map(String::as_str) {
         Some("create-key") => {
-            let owner = arg(&args, "--owner").ok_or("--owner is required")?;
+            // A user's key is owned by the user's id; a service's by its name, which may not
+            // look like a user's id: the two can never be confused.
+            let owner = match (arg(&args, "--user"), arg(&args, "--owner")) {
+                (Some(username), None) => user_id(&db, &username)?
+                    .ok_or_else(|| format!("--user {username:?}: no such user"))?,
+                (None, Some(service)) if service.is_empty() => {
+                    return Err("--owner needs a service name".into());
+                }
+                (None, Some(service)) if service.starts_with(USER_SUBJECT_PREFIX) => {
+                    return Err(format!(
+                        "--owner {service:?}: service names may not begin with {USER_SUBJECT_PREFIX:?} (user ids do); for a user's key, write --user <username>"
+                    )
+                    .into());
+                }
+                (None, Some(service)) => service,
+                _ => {
+                    return Err(
+                        "give either --user <username> (a user's key) or --owner <service> (a service's key)"
+                            .into(),
+                    );
+                }
+            };
             let keys = ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?);
             let created = keys.create(
                 NewKey::new(owner)

@@ -185,10 +185,19 @@ async fn admin_revoke_ends_refresh_families_and_api_keys() {
             "admin",
         ],
     );
-    let key = create_key(&db, "alice", "reports:read");
     let app = start(&db, &[]);
     let base = app.base.as_str();
     register(base, "alice", PW).await;
+    // a key of alice's (owned by her account's id)
+    let key = cli(
+        &db,
+        &["create-key", "--user", "alice", "--scopes", "reports:read"],
+    )
+    .lines()
+    .last()
+    .unwrap()
+    .trim()
+    .to_string();
     let (a1, r1) = login(base, "alice", PW, None).await;
     assert_eq!(me(base, &a1).await.status, 200);
     let reports = || {
@@ -565,4 +574,446 @@ async fn logins_do_not_stall_other_requests() {
         latencies.len(),
         latencies.last().unwrap()
     );
+}
+
+// ---------------------------------------------------------------- attack round 2
+
+/// A `redis-server` of its own on a free port, volatile (`--save ''`, no AOF) as the README's
+/// quick start runs it; `None` (test skipped) when Redis is not installed, unless
+/// `SHIELDWALL_REQUIRE_REDIS=1`.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Option<Self> {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            if std::env::var("SHIELDWALL_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("SHIELDWALL_REQUIRE_REDIS=1 but redis-server is not on PATH");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Self {
+            child: Self::spawn(port),
+            port,
+        })
+    }
+
+    fn spawn(port: u16) -> std::process::Child {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Stop it and start a new, empty one on the same port: everything it held is gone.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn create_root(db: &Db) {
+    cli(
+        db,
+        &[
+            "create-user",
+            "--username",
+            "root",
+            "--password",
+            ROOT_PW,
+            "--roles",
+            "admin",
+        ],
+    );
+}
+
+async fn logout(base: &str, access: &str) -> u16 {
+    send(client().post(format!("{base}/logout")).bearer_auth(access))
+        .await
+        .status
+}
+
+/// Attack round 2, finding 1 (t_redis_volatile.py): the token state lives in a volatile Redis
+/// that restarts between a logout / an admin revocation and the reuse of the revoked access
+/// tokens. The restarted Redis has lost the revocations; the tokens must still be refused,
+/// and so must every token issued before the restart (their revocations may be lost too):
+/// everyone logs in again, and those new logins work.
+#[tokio::test]
+async fn revocations_survive_a_volatile_redis_restart() {
+    let _shared = EXCLUSIVE.read().await;
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let db = Db::new("volatile");
+    create_root(&db);
+    let url = redis.url();
+    let app = start(&db, &[("SHIELDWALL_REDIS_URL", &url)]);
+    let base = app.base.as_str();
+    register(base, "alice", PW).await;
+    let (a1, _) = login(base, "alice", PW, None).await;
+    let (a2, r2) = login(base, "alice", PW, None).await;
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+
+    assert_eq!(logout(base, &a1).await, 204);
+    assert_eq!(me(base, &a1).await.status, 401, "logged out");
+    let r = send(
+        client()
+            .post(format!("{base}/admin/revoke/alice"))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(me(base, &a2).await.status, 401, "revoked");
+
+    redis.restart();
+
+    let r = me(base, &a1).await;
+    assert_eq!(
+        r.status, 401,
+        "a logged-out access token works again after Redis restarted: {}",
+        r.text
+    );
+    let r = me(base, &a2).await;
+    assert_eq!(
+        r.status, 401,
+        "an admin-revoked access token works again after Redis restarted: {}",
+        r.text
+    );
+    assert_invalid_grant(&refresh(base, &r2).await, "a revoked family's refresh");
+    assert_eq!(
+        me(base, &root).await.status,
+        401,
+        "a token issued before the restart (its revocation could have been lost) is refused"
+    );
+    // the cost is one login
+    let (a3, r3) = login(base, "alice", PW, None).await;
+    assert_eq!(me(base, &a3).await.status, 200, "a login after the restart");
+    let r = refresh(base, &r3).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(me(base, &pair(&r).0).await.status, 200);
+}
+
+/// Attack round 2, finding 1, the in-memory token state: the example restarted (same
+/// database, same secret) has forgotten its revocations, so a logged-out access token must
+/// be refused after the restart, with every other token issued before it.
+#[tokio::test]
+async fn revocations_survive_a_process_restart() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("restart");
+    let app = start(&db, &[]);
+    register(&app.base, "alice", PW).await;
+    let (a1, r1) = login(&app.base, "alice", PW, None).await;
+    let (a2, _) = login(&app.base, "alice", PW, None).await;
+    assert_eq!(logout(&app.base, &a1).await, 204);
+    assert_eq!(me(&app.base, &a1).await.status, 401);
+    assert_eq!(me(&app.base, &a2).await.status, 200);
+    drop(app);
+
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    let r = me(base, &a1).await;
+    assert_eq!(
+        r.status, 401,
+        "a logged-out access token works again after a restart: {}",
+        r.text
+    );
+    assert_eq!(
+        me(base, &a2).await.status,
+        401,
+        "a token issued before the restart is refused"
+    );
+    assert_invalid_grant(&refresh(base, &r1).await, "a logged-out family's refresh");
+    let (a3, _) = login(base, "alice", PW, None).await;
+    assert_eq!(me(base, &a3).await.status, 200, "a login after the restart");
+}
+
+async fn register_with_email(base: &str, user: &str, password: &str, email: &str) {
+    let res = send(client().post(format!("{base}/register")).json(
+        &serde_json::json!({"username": user, "password": password, "recovery_email": email}),
+    ))
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+}
+
+/// Attack round 2, finding 6 (t_recreate.py): dave's row is deleted by hand and someone
+/// registers the name "dave" again. The old dave's unexpired access token must not read the
+/// new account: the token names an account (a stable id never reused), not a name.
+#[tokio::test]
+async fn an_old_token_gets_nothing_of_a_recreated_account() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("recreated");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register_with_email(base, "dave", PW, "old-dave@example.com").await;
+    let (old, _) = login(base, "dave", PW, None).await;
+    let r = me(base, &old).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["recovery_email"], "old-dave@example.com");
+
+    assert_eq!(
+        db.sql("DELETE FROM users WHERE username = ?1", &["dave"]),
+        1
+    );
+    register_with_email(
+        base,
+        "dave",
+        "the new dave's password",
+        "new-dave@example.com",
+    )
+    .await;
+
+    let r = me(base, &old).await;
+    assert!(
+        !r.text.contains("new-dave@example.com"),
+        "the old dave's token read the new dave's account: {} {}",
+        r.status,
+        r.text
+    );
+    r.assert_problem(401, "invalid-token");
+    // the new dave's own token reads his own account
+    let (new, _) = login(base, "dave", "the new dave's password", None).await;
+    let r = me(base, &new).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["recovery_email"], "new-dave@example.com");
+    assert_eq!(r.json()["username"], "dave");
+    assert_ne!(
+        r.json()["sub"],
+        serde_json::Value::String("dave".into()),
+        "the subject is the account's id, not its name"
+    );
+}
+
+/// Attack round 2, finding 7 (t_apikeys.py): the `billing` service has an API key; anyone
+/// may register the user name `billing`. An admin deleting (or revoking) that user must not
+/// revoke the service's key: user subjects and service key owners cannot collide.
+#[tokio::test]
+async fn a_user_named_like_a_service_does_not_own_its_keys() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("service");
+    create_root(&db);
+    let key = create_key(&db, "billing", "reports:read");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    let reports = || {
+        client()
+            .get(format!("{base}/reports"))
+            .header("x-api-key", &key)
+    };
+    let r = send(reports()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["owner"], "billing");
+
+    register(base, "billing", PW).await;
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+    let r = send(
+        client()
+            .post(format!("{base}/admin/revoke/billing"))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = send(reports()).await;
+    assert_eq!(
+        r.status, 200,
+        "revoking the user `billing` revoked the billing service's key: {}",
+        r.text
+    );
+    let r = send(
+        client()
+            .delete(format!("{base}/admin/users/billing"))
+            .bearer_auth(&root),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = send(reports()).await;
+    assert_eq!(
+        r.status, 200,
+        "deleting the user `billing` revoked the billing service's key: {}",
+        r.text
+    );
+}
+
+/// Attack round 2, finding 11: `/me/password` checks the current password; its failures
+/// spend the same budget as failed logins, so a stolen access token gives no more guesses
+/// than the login form. The attacker (10.0.0.66, through the trusted proxy) guesses erin's
+/// password through `/me/password` with her stolen token until the budget of their address
+/// is spent: then even the right password is refused to a login from that address, while
+/// erin, from hers, logs in.
+#[tokio::test]
+async fn password_change_guesses_spend_the_login_budget() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("pwguess");
+    let app = start(&db, &[("SHIELDWALL_TRUSTED_PROXIES", "127.0.0.1")]);
+    let base = app.base.as_str();
+    register(base, "erin", PW).await;
+    let (stolen, _) = login(base, "erin", PW, None).await;
+    let change = |current: &str| {
+        client()
+            .post(format!("{base}/me/password"))
+            .header("x-forwarded-for", "10.0.0.66")
+            .bearer_auth(&stolen)
+            .json(&serde_json::json!({"current_password": current, "new_password": "the attacker's password"}))
+    };
+    for i in 0..5 {
+        let r = send(change(&format!("guess number {i}"))).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    let login_from = |ip: &str| {
+        client()
+            .post(format!("{base}/token"))
+            .header("x-forwarded-for", ip.to_string())
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "erin"),
+                ("password", PW),
+            ])
+    };
+    let r = send(login_from("10.0.0.66")).await;
+    assert_eq!(
+        r.status, 429,
+        "five wrong current passwords through /me/password left the login budget of that \
+         address untouched: {}",
+        r.text
+    );
+    let r = send(login_from("10.0.0.7")).await;
+    assert_eq!(r.status, 200, "erin, from her own address: {}", r.text);
+}
+
+/// Findings 6 and 7, the rest of the namespace: a user's key (`create-key --user`) is owned
+/// by the account's id, so deleting the row — even by hand in the database — ends it; a
+/// service may not take a name shaped like a user's id; and `--user` needs a user.
+#[tokio::test]
+async fn user_keys_follow_the_account_and_service_names_stay_apart() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("userkeys");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "dave", PW).await;
+    let (access, _) = login(base, "dave", PW, None).await;
+    let sub = me(base, &access).await.json()["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(sub.starts_with("usr_") && sub.len() == 36, "{sub}");
+    let key = cli(
+        &db,
+        &["create-key", "--user", "dave", "--scopes", "reports:read"],
+    )
+    .lines()
+    .last()
+    .unwrap()
+    .trim()
+    .to_string();
+    let reports = || {
+        client()
+            .get(format!("{base}/reports"))
+            .header("x-api-key", &key)
+    };
+    let r = send(reports()).await;
+    assert_eq!(
+        (r.status, r.json()["owner"].as_str()),
+        (200, Some(sub.as_str())),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        db.sql("DELETE FROM users WHERE username = ?1", &["dave"]),
+        1
+    );
+    send(reports()).await.assert_problem(401, "invalid-token");
+    me(base, &access).await.assert_problem(401, "invalid-token");
+
+    for args in [
+        &["create-key", "--owner", sub.as_str()][..],
+        &["create-key", "--owner", "usr_billing"],
+        &["create-key", "--user", "nobody"],
+        &["create-key", "--user", "dave", "--owner", "billing"],
+        &["create-key"],
+    ] {
+        let out = command(&db, &[]).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} made a key");
+    }
+}
+
+/// Finding 6, the migration: a database from before account ids (its users named by their
+/// username) gets an id per row when the example starts; its users log in as before, and a
+/// token that named the username is refused.
+#[tokio::test]
+async fn a_database_without_ids_is_migrated() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("migrate");
+    create_root(&db);
+    // back to the schema before ids
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER users_id_default; DROP TRIGGER users_delete_revokes_keys;
+         DROP INDEX users_id; ALTER TABLE users DROP COLUMN id;",
+    )
+    .unwrap();
+    drop(conn);
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    let (root, _) = login(base, "root", ROOT_PW, None).await;
+    let r = me(base, &root).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json()["sub"].as_str().unwrap().starts_with("usr_"));
+    assert_eq!(r.json()["username"], "root");
+    // a token from before, naming the username (signed with the app's own secret), is
+    // refused; the same token naming the account's id is not
+    let mint = |sub: &str| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(
+            &h,
+            &serde_json::json!({
+                "iss": "shieldwall-accounts", "aud": "accounts-api", "sub": sub,
+                "iat": now() + 1, "exp": now() + 600, "jti": sub, "roles": ["admin"],
+            }),
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    me(base, &mint("root"))
+        .await
+        .assert_problem(401, "invalid-token");
+    let id = r.json()["sub"].as_str().unwrap().to_string();
+    assert_eq!(me(base, &mint(&id)).await.status, 200);
 }

@@ -766,13 +766,25 @@ fn issuer_token(sub: &str) -> String {
     .unwrap()
 }
 
+/// Tokens minted by hand below are issued after the app's token state began: wait out the
+/// state's first second, in which a token is born refused (see `auth::revocation`: the
+/// epoch).
+async fn past_epoch(issuer: &TokenIssuer) {
+    let epoch = issuer.token_state().epoch().await.unwrap();
+    while now() <= epoch {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Issue 11, finding 9: rate buckets are namespaced by credential kind, so no claim can
 /// name another credential's bucket: a token whose `sub` is `key:<id>` (the old bucket
 /// name of that API key) spends its own budget, not the key's; and a token whose subject
 /// equals an API key's owner does not share the owner's per-user budget.
 #[tokio::test]
 async fn rate_identities_of_different_credentials_never_collide() {
-    let a = app().await;
+    let issuer = issuer();
+    past_epoch(&issuer).await;
+    let a = app_with(issuer, None).await;
     let key = a.keys.create(NewKey::new("billing")).unwrap();
     let get = |path: &str| client().get(format!("{}{path}", a.base));
 
@@ -1004,9 +1016,11 @@ async fn a_repeated_rotation_is_not_a_reuse() {
             Rotation::Rotated,
             "a retried rotation revoked the family"
         );
+        // a token of the family, issued after the state began
+        let iat = state.epoch().await.unwrap() + 1;
         assert!(
             !state
-                .is_revoked(None, Some("fam"), "u", None)
+                .is_revoked(None, Some("fam"), "u", Some(iat))
                 .await
                 .unwrap()
         );
@@ -1027,4 +1041,172 @@ async fn a_repeated_rotation_is_not_a_reuse() {
                 .unwrap()
         );
     }
+}
+
+// ---------------------------------------------------------------- attack round 2
+
+const ALICE_PW: &str = "alice-password-1234";
+
+/// Attack round 2, finding 2 (t_lockout.py): one address alone must never spend the
+/// per-account ceiling, or it locks the victim out from everywhere. Two hours of one
+/// attacker address guessing alice's password at the full rate its per-client budget
+/// allows (it tries again every 20 s of a manual clock, until refused): alice, from her own
+/// address, logs in every 10 minutes throughout, and at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_lock_a_user_out() {
+    let clock = shieldwall::clock::ManualClock::new();
+    let issuer = issuer();
+    let router = Shieldwall::with_state(St {
+        issuer: issuer.clone(),
+    })
+    .trusted_proxies(shieldwall::client_ip::TrustedProxies::parse(["127.0.0.1/32"]).unwrap())
+    .clock(clock.clone())
+    .tokens(TokenEndpoint::new(issuer, users()))
+    .routes(routes![me])
+    .build()
+    .unwrap();
+    let base = serve(router).await;
+    let step = Duration::from_secs(20);
+    let steps = 2 * 3600 / step.as_secs();
+    let mut failures = 0;
+    for i in 0..=steps {
+        loop {
+            match login_from(&base, "10.9.0.66", "alice", "a guess").await {
+                400 => failures += 1,
+                429 => break,
+                other => panic!("the attacker's login answered {other}"),
+            }
+        }
+        if i % 30 == 0 {
+            assert_eq!(
+                login_from(&base, "10.9.0.7", "alice", ALICE_PW).await,
+                200,
+                "alice is locked out after {failures} failures from one other address in {} s",
+                i * step.as_secs()
+            );
+        }
+        clock.advance(step);
+    }
+    // The attacker did guess, all along: at least the per-client budget each 15 minutes.
+    assert!(failures >= 5 * 8, "only {failures} guesses");
+}
+
+/// Finding 2: a configuration where one address's failure budget is not well under the
+/// per-account ceiling — one address could then spend the ceiling alone and lock the
+/// account out — is refused at build.
+#[test]
+fn a_per_client_budget_reaching_the_ceiling_is_refused() {
+    let build = |endpoint: TokenEndpoint| {
+        Shieldwall::with_state(St { issuer: issuer() })
+            .tokens(endpoint)
+            .routes(routes![me])
+            .build()
+    };
+    // the old defaults: 5 a minute from one address refills 300 an hour, against 50 an hour
+    let r = build(
+        TokenEndpoint::new(issuer(), users()).failed_logins_per_client(5, Duration::from_secs(60)),
+    );
+    let e = r.expect_err("a per-client budget of 5/min against 50/h was accepted");
+    assert!(e.to_string().contains("failed_logins_per_client"), "{e}");
+    // a burst as large as the ceiling
+    assert!(
+        build(
+            TokenEndpoint::new(issuer(), users())
+                .failed_logins_per_client(50, Duration::from_secs(86_400))
+        )
+        .is_err()
+    );
+    // the defaults build
+    assert!(build(TokenEndpoint::new(issuer(), users())).is_ok());
+}
+
+#[derive(Clone)]
+struct Pw {
+    tokens: TokenEndpoint,
+}
+
+#[derive(Deserialize, Validate)]
+struct Change {
+    current: String,
+}
+
+#[secure(post "/me/password", auth = "jwt")]
+async fn change_pw(
+    State(st): State<Pw>,
+    user: Principal,
+    Json(body): Json<Change>,
+) -> axum::http::StatusCode {
+    use shieldwall::auth::tokens::TokenError;
+    match st
+        .tokens
+        .change_password(&user, &body.current, "a new password 123456")
+        .await
+    {
+        Ok(_) => axum::http::StatusCode::OK,
+        Err(TokenError::InvalidGrant) => axum::http::StatusCode::FORBIDDEN,
+        Err(TokenError::TooManyAttempts { retry_after_secs }) if retry_after_secs > 0 => {
+            axum::http::StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(TokenError::Unavailable) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Attack round 2, finding 11: the current-password check of
+/// `TokenEndpoint::change_password` spends the failed-login budgets — per (account, client
+/// address) and the per-account ceiling — so a stolen access token gives no more guesses
+/// than the login form. Budgets here: 3 per address, 6 for the account, an hour each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_failures_spend_the_login_budgets() {
+    let endpoint = TokenEndpoint::new(issuer(), users())
+        .failed_logins_per_client(3, Duration::from_secs(3600))
+        .failed_logins_per_username(6, Duration::from_secs(3600));
+    let router = Shieldwall::with_state(Pw {
+        tokens: endpoint.clone(),
+    })
+    .trusted_proxies(shieldwall::client_ip::TrustedProxies::parse(["127.0.0.1/32"]).unwrap())
+    .tokens(endpoint)
+    .routes(routes![change_pw])
+    .build()
+    .unwrap();
+    let base = serve(router).await;
+    let (stolen, _) = login(&base, "alice", ALICE_PW).await;
+    let change = |ip: &str, current: &str| {
+        send(
+            client()
+                .post(format!("{base}/me/password"))
+                .header("x-forwarded-for", ip.to_string())
+                .bearer_auth(&stolen)
+                .json(&serde_json::json!({ "current": current })),
+        )
+    };
+    // the attacker's address: 3 guesses, then refused without a verification
+    for _ in 0..3 {
+        assert_eq!(change("10.3.0.66", "a guess").await.status, 403);
+    }
+    assert_eq!(
+        change("10.3.0.66", "a guess").await.status,
+        429,
+        "a fourth guess from one address through /me/password"
+    );
+    assert_eq!(
+        login_from(&base, "10.3.0.66", "alice", ALICE_PW).await,
+        429,
+        "the guesses through /me/password did not spend the login budget of that address"
+    );
+    // other addresses: the account's ceiling (6) caps the guesses, logins included
+    assert_eq!(login_from(&base, "10.3.1.1", "alice", "a guess").await, 400);
+    for ip in ["10.3.1.2", "10.3.1.3"] {
+        assert_eq!(change(ip, "a guess").await.status, 403);
+    }
+    assert_eq!(
+        change("10.3.1.4", "a guess").await.status,
+        429,
+        "more guesses through /me/password than the account's ceiling"
+    );
+    assert_eq!(
+        login_from(&base, "10.3.1.5", "alice", "a guess").await,
+        429,
+        "more failed logins than the account's ceiling, counting /me/password's"
+    );
 }

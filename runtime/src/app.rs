@@ -108,6 +108,10 @@ pub enum BuildError {
     /// The production profile refuses this configuration (see [`crate::config`]).
     #[error(transparent)]
     Production(#[from] crate::config::ProductionError),
+    /// The token endpoint's failed-login budgets let one address lock an account out
+    /// ([`crate::auth::tokens::TokenEndpoint::check_budgets`]).
+    #[error(transparent)]
+    LoginBudgets(#[from] crate::auth::tokens::LoginBudgetError),
 }
 
 /// Why a `SHIELDWALL_*` setting was refused.
@@ -181,6 +185,9 @@ pub struct Shieldwall<S = ()> {
     revocation: Option<crate::auth::revocation::TokenState>,
     /// The token endpoint's issuer, to attach the API keys to (one call ends every credential).
     token_issuer: Option<crate::auth::tokens::TokenIssuer>,
+    /// The token endpoint's failed-login budgets, refused at build when one address could
+    /// spend the per-username ceiling alone.
+    login_budgets: Option<crate::auth::tokens::LoginBudgetError>,
     harden: crate::hardening::Hardening,
     settings: crate::config::Settings,
     health: Option<crate::health::Health>,
@@ -231,6 +238,7 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
             api_keys: None,
             revocation: None,
             token_issuer: None,
+            login_budgets: None,
             health: None,
             harden: crate::hardening::Hardening::default(),
             settings: crate::config::Settings::default(),
@@ -326,7 +334,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
         self
     }
 
-    /// Refuse revoked JWTs (by `jti`, refresh family `fam`, or subject) using this state.
+    /// Refuse revoked JWTs (by `jti`, refresh family `fam`, or subject) using this state,
+    /// and every JWT issued before the state began (its epoch: a state that may have lost
+    /// revocations refuses what came before it; see [`crate::auth::revocation`]).
     pub fn revocation(mut self, state: crate::auth::revocation::TokenState) -> Self {
         self.revocation = Some(state);
         self
@@ -336,7 +346,12 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// [`crate::auth::tokens`]), verify the access tokens it issues (unless a JWT
     /// configuration was given), and honour its revocations. With [`Shieldwall::api_keys`]
     /// too, the issuer's `revoke_subject` also revokes the API keys the subject owns.
+    /// `build()` refuses failed-login budgets under which one address could spend the
+    /// per-username ceiling alone ([`BuildError::LoginBudgets`]).
     pub fn tokens(mut self, endpoint: crate::auth::tokens::TokenEndpoint) -> Self {
+        if let Err(e) = endpoint.check_budgets() {
+            self.login_budgets.get_or_insert(e);
+        }
         if self.jwt.is_none() {
             self.jwt = Some(endpoint.issuer().jwt());
         }
@@ -549,6 +564,9 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     }
 
     fn build_checked(mut self) -> Result<Router, BuildError> {
+        if let Some(e) = self.login_budgets.take() {
+            return Err(e.into());
+        }
         if self.jwt.is_none() {
             self.jwt = self.settings.env_jwt.take();
         }

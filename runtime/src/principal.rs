@@ -59,6 +59,8 @@ pub struct Principal {
     /// Roles as a bit mask over the app's known roles, hierarchy applied. Computed by the
     /// runtime at authentication; `u64::MAX` bits beyond known roles are never set.
     pub(crate) role_mask: u64,
+    /// The client address of the request it authenticated (set by the runtime).
+    pub(crate) client_ip: Option<std::net::IpAddr>,
 }
 
 impl Principal {
@@ -89,11 +91,13 @@ impl Principal {
                 claims,
             }),
             role_mask: 0,
+            client_ip: None,
         }
     }
 
     /// Replace the roles.
     pub fn with_roles<I: IntoIterator<Item = T>, T: Into<String>>(self, roles: I) -> Self {
+        let client_ip = self.client_ip;
         let inner = Inner {
             roles: roles.into_iter().map(Into::into).collect(),
             ..self.into_inner()
@@ -101,11 +105,13 @@ impl Principal {
         Self {
             inner: Arc::new(inner),
             role_mask: 0,
+            client_ip,
         }
     }
 
     /// Replace the scopes.
     pub fn with_scopes<I: IntoIterator<Item = T>, T: Into<String>>(self, scopes: I) -> Self {
+        let client_ip = self.client_ip;
         let inner = Inner {
             scopes: scopes.into_iter().map(Into::into).collect(),
             ..self.into_inner()
@@ -113,11 +119,13 @@ impl Principal {
         Self {
             inner: Arc::new(inner),
             role_mask: 0,
+            client_ip,
         }
     }
 
     /// Replace the raw claims (for testing handlers that read [`Claims<T>`]).
     pub fn with_claims(self, claims: serde_json::Value) -> Self {
+        let client_ip = self.client_ip;
         let inner = Inner {
             claims: Some(claims),
             ..self.into_inner()
@@ -125,7 +133,14 @@ impl Principal {
         Self {
             inner: Arc::new(inner),
             role_mask: 0,
+            client_ip,
         }
+    }
+
+    /// Set the client address (for testing handlers that read [`Principal::client_ip`]).
+    pub fn with_client_ip(mut self, ip: std::net::IpAddr) -> Self {
+        self.client_ip = Some(ip);
+        self
     }
 
     fn into_inner(self) -> Inner {
@@ -146,6 +161,15 @@ impl Principal {
     /// The subject, shared (a rate-limit key without a copy).
     pub(crate) fn subject_shared(&self) -> Arc<str> {
         self.inner.subject.clone()
+    }
+
+    /// The address of the client whose request authenticated this principal, as the app
+    /// sees it: the socket peer, or behind trusted proxies the forwarded client
+    /// ([`crate::client_ip`]). `None` when the server did not record the peer, and for
+    /// principals built in code. [`crate::auth::tokens::TokenEndpoint::change_password`]
+    /// charges its failures to this address's login budget.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.client_ip
     }
 
     /// How the principal authenticated.

@@ -258,6 +258,7 @@ impl CompiledRoute {
         fin: &mut Finish,
     ) -> Result<(), Response> {
         principal.role_mask = self.runtime.roles.mask(principal.roles());
+        principal.client_ip = fin.ip;
         if !authorized(self, &principal, parts).await {
             Audit::AuthzDenied {
                 route: self.policy.handler,
@@ -344,6 +345,37 @@ impl Finish {
             ip: None,
             principal: None,
         }
+    }
+
+    /// A handle on `route`'s limits for work done outside a request to it: a password
+    /// change charges the token endpoint's failed-login budgets, for `ip` (the client,
+    /// unmasked) and `principal`, through the same store, outage policy and audit events.
+    pub(crate) fn for_route(
+        route: Arc<CompiledRoute>,
+        ip: Option<std::net::IpAddr>,
+        principal: Option<Principal>,
+    ) -> Self {
+        Self {
+            route,
+            decisions: smallvec::SmallVec::new(),
+            ip,
+            principal,
+        }
+    }
+
+    /// When the last charge was refused by its budget (not by an outage): the seconds until
+    /// a retry can succeed.
+    pub(crate) fn refused_retry_after(&self) -> Option<u64> {
+        self.decisions
+            .last()
+            .filter(|(_, d)| !d.allowed)
+            .map(|(_, d)| d.reset_secs)
+    }
+
+    /// Whether the client address is known (else per-IP limits share the unknown-peer
+    /// bucket).
+    pub(crate) fn has_ip(&self) -> bool {
+        self.ip.is_some()
     }
 
     /// Charge a limit the route's code defines itself (the token endpoint's failed-login

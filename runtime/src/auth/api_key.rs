@@ -6,6 +6,14 @@
 //! against a dummy hash, so timing does not reveal which ids exist. Keys are read from one
 //! header (`X-API-Key` by default) and never from the query string.
 //!
+//! A key's owner is its principal's subject, in the same namespace as token subjects:
+//! [`crate::auth::tokens::TokenIssuer::revoke_subject`] ends a user's tokens and the keys
+//! owned by the same subject. So owners must be as unambiguous as subjects: a user's key is
+//! owned by the user's stable id (the subject of their tokens, never their name), and a
+//! service's owner must be a name no user subject can take (say user ids are `usr_…` and
+//! service names may not start so). Otherwise a user registering the name `billing`, or
+//! deleted and revoked under it, would be confused with the `billing` service.
+//!
 //! ```
 //! use shieldwall_runtime::auth::api_key::{ApiKeys, MemoryKeyStore, NewKey};
 //!
@@ -37,7 +45,8 @@ const MAX_KEY_LEN: usize = 128;
 pub struct ApiKeyRecord {
     /// Public id (the part after `swk_`).
     pub id: String,
-    /// Who the key belongs to: the principal's subject.
+    /// Who the key belongs to: the principal's subject — a user's stable id, or a service
+    /// name that no user subject can equal (see the module docs).
     pub owner: String,
     /// SHA-256 of the secret.
     pub hash: [u8; 32],
@@ -260,7 +269,9 @@ pub struct NewKey {
 }
 
 impl NewKey {
-    /// A key for `owner` with no roles or scopes.
+    /// A key for `owner` with no roles or scopes. `owner` becomes the principal's subject:
+    /// a user's stable id for a user's key, or a service name that cannot be a user's
+    /// subject (see the module docs).
     pub fn new(owner: impl Into<String>) -> Self {
         Self {
             owner: owner.into(),

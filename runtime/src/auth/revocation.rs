@@ -12,6 +12,45 @@
 //!
 //! While Redis is unreachable, revocation checks fail closed (503): a token that might be
 //! revoked is not honoured.
+//!
+//! # The epoch: a state that may have forgotten refuses what came before it
+//!
+//! A revocation is an entry in the state, so a state that loses its entries un-revokes
+//! tokens: the memory state when the process restarts, a Redis without persistence when
+//! it restarts (or is flushed, or evicts keys under `maxmemory`). Logged-out and
+//! admin-revoked access tokens would then work again for the rest of their lifetime. So
+//! every state has an *epoch*, the Unix second it began, and refuses every token whose
+//! `iat` is in that second or before, as if the whole world had been revoked then:
+//!
+//! - **Memory**: the second [`TokenState::memory`] was called. A process restart begins a
+//!   new state, so every token issued before it is refused: everyone logs in again.
+//! - **Redis**: a key without TTL, `shieldwall:tok:epoch`, holding the second it was
+//!   created. It is read in the same `MGET` as the revocation keys (the check stays one
+//!   round trip); when it is missing — a fresh, restarted or flushed Redis — the instance
+//!   that notices creates it (`SET NX`, so every instance agrees on the first one written)
+//!   with its own clock. A Redis that persists (AOF or RDB) keeps its epoch with its
+//!   revocations, and a restart costs nothing; a volatile one that restarts logs everyone
+//!   out, which is the price of not being able to tell which revocations it lost.
+//!
+//! The epoch is only ever *later* than the moment entries were lost (it is created when
+//! the loss is first noticed), so it errs on the side of refusing. Whole seconds (token
+//! times are whole seconds) make a token issued in the epoch's own second ambiguous: it is
+//! refused, and the issuer ([`super::tokens::TokenIssuer`]) waits for the next second
+//! before issuing, as it does after a subject revocation.
+//!
+//! What it applies to: every JWT checked against this state, whoever issued it. Another
+//! issuer's tokens can be revoked here too (logout by `jti`, a subject revocation), and
+//! those revocations are lost the same way, so they are refused the same way: their
+//! clients fetch new tokens from their issuer. A token without `iat` cannot be placed
+//! before or after the epoch and is refused (RFC 9068 requires `iat` in access tokens;
+//! shieldwall's issuer always sets it).
+//!
+//! What it does not cover: a state that loses entries *and* keeps its epoch key. Redis
+//! with `appendfsync everysec` may lose the last second of writes on a crash; a replica
+//! promoted after a failover may lack the last writes its primary acknowledged; an
+//! eviction policy other than `noeviction` may evict revocation keys (they have TTLs) while
+//! the epoch (no TTL) stays. Run the token state on a Redis with `appendonly yes`,
+//! `maxmemory-policy noeviction`, and no failover you do not trust with revocations.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +73,8 @@ pub enum Rotation {
 struct Memory {
     /// key → (value, unix expiry)
     map: HashMap<String, (String, u64)>,
+    /// The Unix second this state began (see the module docs).
+    epoch: u64,
 }
 
 impl Memory {
@@ -89,11 +130,27 @@ redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 return 2
 ";
 
+/// The Redis key holding the epoch (no TTL). Every other token-state key has a `kind:`
+/// after the prefix, so no id can name this one.
+const EPOCH_KEY: &str = "shieldwall:tok:epoch";
+
+/// Create the epoch if it is missing and answer the one that stands.
+#[cfg(feature = "redis")]
+const EPOCH: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+";
+
 impl TokenState {
-    /// State in this process's memory.
+    /// State in this process's memory. Its epoch is now: tokens issued up to this second
+    /// are refused (see the module docs), so create it when the process starts, not per
+    /// request.
     pub fn memory() -> Self {
         Self {
-            backend: Backend::Memory(Arc::default()),
+            backend: Backend::Memory(Arc::new(Mutex::new(Memory {
+                map: HashMap::new(),
+                epoch: now(),
+            }))),
         }
     }
 
@@ -178,7 +235,69 @@ impl TokenState {
         Ok(value.and_then(|v| v.parse().ok()))
     }
 
-    /// Whether a token with these claims is revoked.
+    /// The Unix second this state began: every token issued in it or before is refused
+    /// (see the module docs). On Redis, a missing epoch is created now.
+    pub async fn epoch(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.lock().unwrap_or_else(|e| e.into_inner()).epoch),
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(EPOCH_KEY);
+                match r.query::<Option<String>>(cmd).await? {
+                    Some(v) => parse_epoch(&v),
+                    None => self.create_epoch(r).await,
+                }
+            }
+        }
+    }
+
+    /// Write the epoch if it is still missing (`SET NX`: the first instance to write wins)
+    /// and answer the one that stands.
+    #[cfg(feature = "redis")]
+    async fn create_epoch(&self, r: &crate::rate::redis::RedisStore) -> Result<u64, StoreError> {
+        let script = redis::Script::new(EPOCH);
+        let mut inv = script.key(EPOCH_KEY);
+        inv.arg(now());
+        let value: String = r.invoke(inv).await?;
+        tracing::warn!(
+            target: "shieldwall::auth",
+            epoch = %value,
+            "the token state in Redis had no epoch (a new, restarted or flushed Redis): every token issued before now is refused"
+        );
+        parse_epoch(&value)
+    }
+
+    /// The last second in which a token for `subject` would be born refused: the later of
+    /// the epoch and the subject's last revocation. The issuer waits until it is past.
+    /// One read (one round trip on Redis, two when the epoch has to be created).
+    pub(crate) async fn refused_until(&self, subject: &str) -> Result<u64, StoreError> {
+        let key = Self::k("sub", subject);
+        let (epoch, revoked) = match &self.backend {
+            Backend::Memory(m) => {
+                let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
+                let revoked = m.get(&key, now());
+                (m.epoch, revoked)
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(r) => {
+                let mut cmd = redis::cmd("MGET");
+                cmd.arg(EPOCH_KEY).arg(key);
+                let values = r.query::<Vec<Option<String>>>(cmd).await?;
+                let epoch = match values.first().and_then(Option::as_deref) {
+                    Some(v) => parse_epoch(v)?,
+                    None => self.create_epoch(r).await?,
+                };
+                (epoch, values.get(1).cloned().flatten())
+            }
+        };
+        let revoked = revoked.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(epoch.max(revoked))
+    }
+
+    /// Whether a token with these claims is revoked: its `jti` or family revoked, its
+    /// subject revoked at or after its `iat`, or its `iat` in the state's epoch or before
+    /// (a token without `iat` is refused: it cannot be placed after the epoch).
     pub async fn is_revoked(
         &self,
         jti: Option<&str>,
@@ -191,30 +310,44 @@ impl TokenState {
             fam.map(|f| Self::k("famrev", f)),
             Some(Self::k("sub", subject)),
         ];
-        let values: Vec<Option<String>> = match &self.backend {
+        let (values, epoch): (Vec<Option<String>>, u64) = match &self.backend {
             Backend::Memory(m) => {
                 let now = now();
                 let mut m = m.lock().unwrap_or_else(|e| e.into_inner());
-                keys.iter()
+                let values = keys
+                    .iter()
                     .map(|k| k.as_ref().and_then(|k| m.get(k, now)))
-                    .collect()
+                    .collect();
+                (values, m.epoch)
             }
             #[cfg(feature = "redis")]
             Backend::Redis(r) => {
+                // The epoch rides in the same MGET: the check stays one round trip.
                 let mut cmd = redis::cmd("MGET");
                 for k in &keys {
                     // An absent claim asks for a key that never exists.
                     cmd.arg(k.as_deref().unwrap_or("shieldwall:tok:none"));
                 }
-                r.query::<Vec<Option<String>>>(cmd).await?
+                cmd.arg(EPOCH_KEY);
+                let mut values = r.query::<Vec<Option<String>>>(cmd).await?;
+                let epoch = match values.pop().flatten() {
+                    Some(v) => parse_epoch(&v)?,
+                    // A Redis without an epoch has lost (or never had) every entry: from
+                    // now on, everything issued before now is refused.
+                    None => self.create_epoch(r).await?,
+                };
+                (values, epoch)
             }
+        };
+        let Some(iat) = iat.filter(|iat| *iat > epoch) else {
+            return Ok(true);
         };
         let revoked_jti_or_fam = values.iter().take(2).any(Option::is_some);
         let revoked_subject = values
             .get(2)
             .and_then(|v| v.as_deref())
             .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|at| iat.is_none_or(|iat| iat <= at));
+            .is_some_and(|at| iat <= at);
         Ok(revoked_jti_or_fam || revoked_subject)
     }
 
@@ -292,6 +425,14 @@ impl TokenState {
     }
 }
 
+/// An epoch as stored; anything else is a store fault (refuse rather than guess).
+fn parse_epoch(v: &str) -> Result<u64, StoreError> {
+    v.parse().map_err(|_| {
+        tracing::error!(target: "shieldwall::auth", value = v, "the token state's epoch is not a number of seconds");
+        StoreError::Unavailable
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,20 +453,67 @@ mod tests {
         assert!(s.is_revoked(None, Some("f"), "u", None).await.unwrap());
     }
 
+    /// Attack round 2, finding 1: a state that may have lost entries — a fresh one, as after
+    /// a process restart — refuses every token issued before it began, whatever its `jti`,
+    /// family or subject; and a token without `iat`, which cannot be placed after it.
+    #[tokio::test]
+    async fn a_fresh_state_refuses_tokens_issued_before_it() {
+        let before = now() - 5;
+        let s = TokenState::memory();
+        assert!(
+            s.is_revoked(Some("j"), Some("f"), "u", Some(before))
+                .await
+                .unwrap(),
+            "a token issued before the state began (its revocation may be lost) was accepted"
+        );
+        assert!(
+            s.is_revoked(Some("j"), Some("f"), "u", None).await.unwrap(),
+            "a token without iat was accepted"
+        );
+        assert!(
+            !s.is_revoked(Some("j"), Some("f"), "u", Some(now() + 2))
+                .await
+                .unwrap(),
+            "a token issued after the state began was refused"
+        );
+    }
+
+    /// A memory state that began `ago` seconds ago.
+    fn state_since(ago: u64) -> TokenState {
+        TokenState {
+            backend: Backend::Memory(Arc::new(Mutex::new(Memory {
+                map: HashMap::new(),
+                epoch: now() - ago,
+            }))),
+        }
+    }
+
     #[tokio::test]
     async fn revocations() {
-        let s = TokenState::memory();
-        assert!(!s.is_revoked(Some("j"), None, "u", Some(1)).await.unwrap());
+        let s = state_since(100);
+        let issued = now() - 50;
+        assert!(
+            !s.is_revoked(Some("j"), None, "u", Some(issued))
+                .await
+                .unwrap()
+        );
         s.revoke_jti("j", 60).await.unwrap();
-        assert!(s.is_revoked(Some("j"), None, "u", Some(1)).await.unwrap());
+        assert!(
+            s.is_revoked(Some("j"), None, "u", Some(issued))
+                .await
+                .unwrap()
+        );
         assert_eq!(s.subject_revoked_at("v").await.unwrap(), None);
         s.revoke_subject("v", 60).await.unwrap();
         assert!(s.subject_revoked_at("v").await.unwrap().is_some());
-        assert!(s.is_revoked(None, None, "v", Some(1)).await.unwrap());
+        assert!(s.is_revoked(None, None, "v", Some(issued)).await.unwrap());
         assert!(
             !s.is_revoked(None, None, "v", Some(now() + 10))
                 .await
                 .unwrap()
         );
+        // the issuer waits past the later of the epoch and the subject's revocation
+        assert_eq!(s.refused_until("u").await.unwrap(), now() - 100);
+        assert!(s.refused_until("v").await.unwrap() >= now() - 1);
     }
 }

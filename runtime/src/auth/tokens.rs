@@ -46,7 +46,9 @@
 //! - **Password change** ([`TokenEndpoint::change_password`]): checks the current password,
 //!   stores the new hash with a new stamp ([`UserStore::set_password`]), ends every session
 //!   of the account (refresh families through the stamp, access tokens through a subject
-//!   revocation) and returns a fresh pair to the caller, who stays logged in.
+//!   revocation) and returns a fresh pair to the caller, who stays logged in. A wrong
+//!   current password is a failed login: it spends the same budgets as `POST /token` (below),
+//!   so a stolen access token is no better a password oracle than the login form.
 //! - **One call ends every credential** of a user: [`TokenIssuer::revoke_subject`] revokes
 //!   every access and refresh token issued to the subject so far and, when the app has API
 //!   keys ([`crate::app::Shieldwall::api_keys`] next to `tokens`), marks every API key the
@@ -57,13 +59,18 @@
 //!   revocation, as token times are in whole seconds).
 //! - **Brute force** (OWASP Authentication Cheat Sheet): the endpoint is a `login` route
 //!   limited per IP (20 requests a minute). Failed logins are counted twice: per (username,
-//!   client address) — the tight limit, 5 a minute — and per username from every address
-//!   together — a looser ceiling, 50 an hour (see [`TokenEndpoint::failed_logins_per_client`],
-//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing, so an
-//!   attacker guessing alice's password from one address locks out that address only, not
-//!   alice. The trade-off: an attacker with many addresses can still spend the ceiling and
-//!   keep alice out until it refills, which is the price of capping distributed guessing at
-//!   50 an hour rather than 5 a minute per address. Each attempt is charged *before* Argon2
+//!   client address) — the tight limit, 5 per 15 minutes — and per username from every
+//!   address together — a looser ceiling, 50 an hour (see
+//!   [`TokenEndpoint::failed_logins_per_client`],
+//!   [`TokenEndpoint::failed_logins_per_username`]). Successful logins cost nothing. One
+//!   address sustains at most 20 failures an hour, well under the ceiling's 50, and its
+//!   burst (5) is under the ceiling's (50), so one address alone can never spend the
+//!   ceiling: an attacker guessing alice's password from one address locks out that address
+//!   only, not alice, however long they keep at it. `Shieldwall::build` refuses budgets
+//!   that lose this property ([`TokenEndpoint::check_budgets`]). The trade-off: an attacker
+//!   with several addresses (three at their full rate) can still spend the ceiling and keep
+//!   alice out until it refills, which is the price of capping distributed guessing at 50
+//!   an hour rather than 20 an hour per address. Each attempt is charged *before* Argon2
 //!   runs and refunded afterwards unless it failed, in one atomic step per store (memory or
 //!   Redis), so 100 guesses fired at once get exactly the budget of verifications, not 100.
 //!   The budgets belong to the account the [`UserStore`] resolves (its subject), so a store
@@ -100,7 +107,7 @@ use super::revocation::{Rotation, TokenState};
 use crate::policy::{Access, Method, OnOutage, Per, Policy, Rate};
 use crate::principal::{Credential, Principal};
 use crate::rate::{Ident, Quota, StoreError};
-use crate::route::{Guard, SecureRoute};
+use crate::route::{Charge, Finish, Guard, SecureRoute};
 
 /// A boxed future, for the object-safe [`UserStore`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -108,7 +115,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A user as the token endpoint needs it.
 #[derive(Clone)]
 pub struct UserRecord {
-    /// The token subject (a stable user id).
+    /// The token subject: the account's stable id — random or a database key, unique, and
+    /// never reused for another account — never its username. Tokens carry it for their
+    /// whole lifetime, revocations and rate budgets are keyed by it, and API keys owned by
+    /// it end with it: a subject that is a name would let a new account registered under a
+    /// deleted one's name be read by the old account's unexpired access tokens, and let a
+    /// user registering a service's name be confused with that service's API keys.
     pub subject: String,
     /// The Argon2 PHC hash ([`Passwords::hash`]).
     pub password_hash: String,
@@ -140,8 +152,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this username, if any.
     fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>>;
 
-    /// The user with this token subject (at refresh). Defaults to [`UserStore::find`], for
-    /// stores whose subjects are usernames.
+    /// The user with this token subject (at refresh and password change). Implement it when
+    /// subjects are ids, as they should be ([`UserRecord::subject`]); the default,
+    /// [`UserStore::find`], fits only stores whose subjects are usernames.
     fn find_subject<'a>(
         &'a self,
         subject: &'a str,
@@ -184,6 +197,23 @@ pub enum RevokeError {
     ApiKeys(#[from] KeyStoreError),
 }
 
+/// Why [`TokenEndpoint::check_budgets`] (and so `Shieldwall::build`) refused the failed-login
+/// budgets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginBudgetError {
+    /// One client address could spend the per-username ceiling by itself.
+    #[error(
+        "failed_logins_per_client ({per_client}) lets one address spend the failed_logins_per_username ceiling ({per_username}) alone, locking the account out from every address: keep the per-client count below the ceiling's count and its rate (count per period) below the ceiling's rate, e.g. 5 per 15 minutes against 50 an hour"
+    )]
+    OneClientReachesTheCeiling {
+        /// The per-client budget.
+        per_client: String,
+        /// The per-username ceiling.
+        per_username: String,
+    },
+}
+
 /// Why a token could not be issued (RFC 6749 §5.2 codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -200,6 +230,13 @@ pub enum TokenError {
     /// A requested scope is not granted to the user.
     #[error("invalid_scope")]
     InvalidScope,
+    /// A failed-login budget is spent ([`TokenEndpoint::change_password`] only; `POST
+    /// /token` answers its own 429). Not an RFC 6749 code: answer 429 with `Retry-After`.
+    #[error("too_many_attempts")]
+    TooManyAttempts {
+        /// Seconds until an attempt can be admitted again.
+        retry_after_secs: u64,
+    },
     /// The token state store is down (503).
     #[error("temporarily_unavailable")]
     Unavailable,
@@ -215,6 +252,7 @@ impl TokenError {
             Self::InvalidGrant => "The credentials or the refresh token are invalid.",
             Self::UnsupportedGrantType => "Use grant_type=password or grant_type=refresh_token.",
             Self::InvalidScope => "A requested scope is not granted to this user.",
+            Self::TooManyAttempts { .. } => "Too many failed attempts; try again later.",
             Self::Unavailable => "Try again later.",
             Self::Server => "The server could not issue a token.",
         }
@@ -224,12 +262,19 @@ impl TokenError {
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let status = match self {
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Server => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = json!({ "error": self.to_string(), "error_description": self.description() });
         let mut res = no_store((status, axum::Json(body)).into_response());
+        if let Self::TooManyAttempts { retry_after_secs } = self {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
         res.extensions_mut().insert(crate::error::OwnFormat);
         res
     }
@@ -484,19 +529,17 @@ impl TokenIssuer {
         self.response(user, scope, &fam, &jti)
     }
 
-    /// Token times are whole seconds and a subject revocation refuses every token issued in
-    /// its second or before, so a token issued in that second would be born revoked: wait
+    /// Token times are whole seconds, and a subject revocation refuses every token issued in
+    /// its second or before, as the token state's epoch does (see
+    /// [`super::revocation`]): a token issued in that second would be born revoked, so wait
     /// for the next second. More than about two seconds ahead means the instances' clocks
     /// disagree; then answer 503 rather than issue tokens that would be refused.
     async fn after_revocation(&self, subject: &str) -> Result<(), TokenError> {
-        let Some(at) = self
+        let at = self
             .state
-            .subject_revoked_at(subject)
+            .refused_until(subject)
             .await
-            .map_err(|_| TokenError::Unavailable)?
-        else {
-            return Ok(());
-        };
+            .map_err(|_| TokenError::Unavailable)?;
         let deadline = Instant::now() + Duration::from_millis(2_100);
         loop {
             let now = SystemTime::now()
@@ -509,7 +552,7 @@ impl TokenIssuer {
                 tracing::error!(
                     target: "shieldwall::auth",
                     subject,
-                    "a subject revocation is dated ahead of this instance's clock; are the clocks synchronised?"
+                    "a subject revocation or the token state's epoch is dated ahead of this instance's clock; are the clocks synchronised?"
                 );
                 return Err(TokenError::Unavailable);
             }
@@ -729,6 +772,15 @@ pub struct TokenEndpoint {
     per_client: Quota,
     /// Failed logins per username, from every address together.
     per_username: Quota,
+    /// The mounted route's guard, shared by every clone: [`TokenEndpoint::change_password`]
+    /// charges the failed-login budgets through it. Set when the app is built.
+    mounted: Arc<OnceLock<Guard>>,
+}
+
+/// One attempt's charges to the failed-login budgets, to give back unless it failed.
+struct Attempt {
+    per_client: Option<Charge>,
+    per_username: Charge,
 }
 
 /// The failed-login limits' bucket names: route-local limit indices (counting down from
@@ -792,15 +844,24 @@ impl TokenEndpoint {
             issuer,
             users: Arc::new(users),
             passwords: Passwords::new(),
-            per_client: quota(5, Duration::from_secs(60)),
+            per_client: quota(5, Duration::from_secs(15 * 60)),
             per_username: quota(50, Duration::from_secs(3600)),
+            mounted: Arc::new(OnceLock::new()),
         }
     }
 
     /// Failed logins allowed for one username from one client address (IPv6 by its
-    /// prefix): `count` per `period`, all at once at most (default 5 a minute). This is the
-    /// tight limit against guessing; an attacker spending it locks out only their own
-    /// address. Successful logins cost nothing.
+    /// prefix): `count` per `period`, all at once at most (default 5 per 15 minutes: after
+    /// five failures, one more every 3 minutes). This is the tight limit against guessing;
+    /// an attacker spending it locks out only their own address. Successful logins cost
+    /// nothing.
+    ///
+    /// It must stay under the per-username ceiling
+    /// ([`TokenEndpoint::failed_logins_per_username`]) in both burst (`count`) and
+    /// sustained rate (`count / period`): otherwise one address alone could spend the
+    /// ceiling and lock the account out from everywhere. `Shieldwall::build` refuses such a
+    /// pair ([`LoginBudgetError`]). The defaults keep a wide margin: one address sustains
+    /// 20 failures an hour against a ceiling of 50.
     pub fn failed_logins_per_client(mut self, count: u32, period: Duration) -> Self {
         self.per_client = quota(count, period);
         self
@@ -809,10 +870,28 @@ impl TokenEndpoint {
     /// Failed logins allowed for one username from every address together: `count` per
     /// `period` (default 50 an hour). The ceiling against guessing spread over many
     /// addresses; once spent, the username cannot log in from anywhere until it refills —
-    /// the price of the ceiling (see the module docs).
+    /// the price of the ceiling (see the module docs). It must stay above the per-client
+    /// budget in burst and sustained rate ([`TokenEndpoint::failed_logins_per_client`]).
     pub fn failed_logins_per_username(mut self, count: u32, period: Duration) -> Self {
         self.per_username = quota(count, period);
         self
+    }
+
+    /// Refuse failed-login budgets under which one client address alone could spend the
+    /// per-username ceiling: a per-client burst or sustained rate at least the ceiling's.
+    /// With both strictly under, what one address can spend in any stretch of time
+    /// (`burst + rate × time`) stays below what the ceiling admits in it. Called by
+    /// `Shieldwall::tokens`, which reports it from `build()`.
+    pub fn check_budgets(&self) -> Result<(), LoginBudgetError> {
+        let (c, u) = (&self.per_client, &self.per_username);
+        let burst = |q: &Quota| q.tolerance / q.emission.max(1);
+        if burst(c) >= burst(u) || c.emission <= u.emission {
+            return Err(LoginBudgetError::OneClientReachesTheCeiling {
+                per_client: format!("{} per {} s", c.count, c.period_secs),
+                per_username: format!("{} per {} s", u.count, u.period_secs),
+            });
+        }
+        Ok(())
     }
 
     /// The password hasher (default [`Passwords::new`]: Argon2id, off the async workers,
@@ -831,6 +910,8 @@ impl TokenEndpoint {
     pub fn into_route<S: Clone + Send + Sync + 'static>(self) -> SecureRoute<S> {
         let this = Arc::new(self);
         SecureRoute::from_parts(&TOKEN_POLICY, move |guard: Guard| -> MethodRouter<S> {
+            // The first app that mounts the endpoint keeps it: its clones charge there.
+            let _ = this.mounted.set(guard.clone());
             axum::routing::post(move |req: Request| {
                 let guard = guard.clone();
                 let this = this.clone();
@@ -875,47 +956,17 @@ impl TokenEndpoint {
                 // Failures are what is counted, but each attempt is charged *before* its
                 // password is verified and refunded when it was not a failure: concurrent
                 // guesses can never get more verifications than the budget.
-                let ip = fin.client_rate_ip();
-                let (index, scope, label) = FAILED_PER_CLIENT;
-                let per_client = match fin
-                    .charge_extra(
-                        index,
-                        label,
-                        scope,
-                        self.per_client,
-                        Ident::UsernameFrom(name.clone(), ip),
-                    )
-                    .await
-                {
-                    Ok(c) => c,
+                let attempt = match self.charge_attempt(&mut fin, name, true).await {
+                    Ok(a) => a,
                     Err(res) => return res,
-                };
-                let (index, scope, label) = FAILED_PER_USERNAME;
-                let per_username = match fin
-                    .charge_extra(
-                        index,
-                        label,
-                        scope,
-                        self.per_username,
-                        Ident::Username(name),
-                    )
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(res) => {
-                        fin.refund(per_client).await;
-                        return res;
-                    }
                 };
                 let result = self
                     .password_grant(user, &password, form.scope.as_deref())
                     .await;
                 // Only a wrong password (or an unknown user) is a failure. A right password
                 // with a bad scope, or a login shed before Argon2 ran, gives the charge back.
-                if !matches!(result, Err(TokenError::InvalidGrant)) {
-                    fin.refund(per_client).await;
-                    fin.refund(per_username).await;
-                }
+                let failed = matches!(result, Err(TokenError::InvalidGrant));
+                Self::settle(&mut fin, attempt, failed).await;
                 result
             }
             Some("refresh_token") => match form.refresh_token {
@@ -934,6 +985,67 @@ impl TokenEndpoint {
             Err(e) => e.into_response(),
         };
         fin.finish(res)
+    }
+
+    /// Charge one password attempt for the account `name` to the failed-login budgets: per
+    /// (account, client address) when `per_client` (the address is known, or the unknown
+    /// peers' shared bucket stands in), and per account. On refusal, the response (429, or
+    /// 503 when the store is down) and nothing stays charged.
+    async fn charge_attempt(
+        &self,
+        fin: &mut Finish,
+        name: Arc<str>,
+        per_client: bool,
+    ) -> Result<Attempt, Response> {
+        let per_client = if per_client {
+            let ip = fin.client_rate_ip();
+            let (index, scope, label) = FAILED_PER_CLIENT;
+            Some(
+                fin.charge_extra(
+                    index,
+                    label,
+                    scope,
+                    self.per_client,
+                    Ident::UsernameFrom(name.clone(), ip),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let (index, scope, label) = FAILED_PER_USERNAME;
+        match fin
+            .charge_extra(
+                index,
+                label,
+                scope,
+                self.per_username,
+                Ident::Username(name),
+            )
+            .await
+        {
+            Ok(per_username) => Ok(Attempt {
+                per_client,
+                per_username,
+            }),
+            Err(res) => {
+                if let Some(c) = per_client {
+                    fin.refund(c).await;
+                }
+                Err(res)
+            }
+        }
+    }
+
+    /// Keep an attempt's charges if it `failed`, else give them back.
+    async fn settle(fin: &mut Finish, attempt: Attempt, failed: bool) {
+        if failed {
+            return;
+        }
+        if let Some(c) = attempt.per_client {
+            fin.refund(c).await;
+        }
+        fin.refund(attempt.per_username).await;
     }
 
     async fn password_grant(
@@ -967,15 +1079,24 @@ impl TokenEndpoint {
     /// session of the account ends — its refresh families through the stamp, its access
     /// tokens (the caller's included) through a subject revocation — and the caller gets a
     /// fresh pair in a new family, with no more scope than its token carried. Both Argon2
-    /// computations run off the async workers. Mount it on a route with a tight per-user
-    /// rate limit: a stolen access token must not become a password oracle.
+    /// computations run off the async workers.
+    ///
+    /// A wrong current password is a failed login: each attempt is charged to the same
+    /// failed-login budgets as `POST /token` — per (account, client address)
+    /// ([`Principal::client_ip`], when known) and the per-account ceiling — before Argon2
+    /// runs, and given back unless the password was wrong. So a stolen access token gives no
+    /// more guesses than the login form, and guesses here and there share one budget. The
+    /// budgets live on the mounted endpoint: call this on a clone of the endpoint given to
+    /// `Shieldwall::tokens` (it refuses, [`TokenError::Unavailable`], before the app is
+    /// built). A tight per-user `rate` on the route remains good practice.
     ///
     /// Errors: [`TokenError::InvalidGrant`] for a wrong current password, an account that no
     /// longer exists or a principal that did not authenticate with a token;
-    /// [`TokenError::InvalidRequest`] for a new password that is empty or longer than
-    /// [`super::passwords::MAX_PASSWORD_BYTES`] (the app checks its own policy before);
-    /// [`TokenError::Unavailable`] when the store, the token state or the hasher is
-    /// unavailable (a store without `set_password` included).
+    /// [`TokenError::TooManyAttempts`] when a failed-login budget is spent (nothing was
+    /// verified); [`TokenError::InvalidRequest`] for a new password that is empty or longer
+    /// than [`super::passwords::MAX_PASSWORD_BYTES`] (the app checks its own policy before);
+    /// [`TokenError::Unavailable`] when the store, the token state, the rate store or the
+    /// hasher is unavailable (a store without `set_password` included).
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -985,6 +1106,15 @@ impl TokenEndpoint {
         if !matches!(principal.credential(), Credential::Jwt) {
             return Err(TokenError::InvalidGrant);
         }
+        let Some(route) = self.mounted.get().and_then(Guard::route).cloned() else {
+            tracing::error!(
+                target: "shieldwall::auth",
+                "change_password on a token endpoint that is not mounted: its failed-login \
+                 budgets cannot be charged, so the password is not checked; call it on a \
+                 clone of the endpoint given to Shieldwall::tokens"
+            );
+            return Err(TokenError::Unavailable);
+        };
         let subject = principal.subject();
         let user = self
             .users
@@ -995,14 +1125,41 @@ impl TokenEndpoint {
                 TokenError::Unavailable
             })?
             .filter(|u| u.subject == subject);
-        let ok = self
+        // The budgets of the account (its subject, as logins count it), charged before the
+        // password is verified.
+        let mut fin = Finish::for_route(route, principal.client_ip(), Some(principal.clone()));
+        let per_client = fin.has_ip();
+        let attempt = match self
+            .charge_attempt(&mut fin, principal.subject_shared(), per_client)
+            .await
+        {
+            Ok(a) => a,
+            Err(_) => {
+                return Err(match fin.refused_retry_after() {
+                    Some(retry_after_secs) => {
+                        tracing::info!(target: "shieldwall::audit", event = "password_change_refused", subject, reason = "failed-login budget spent");
+                        TokenError::TooManyAttempts { retry_after_secs }
+                    }
+                    None => TokenError::Unavailable,
+                });
+            }
+        };
+        let verified = self
             .passwords
             .verify_async(
                 current_password,
                 user.as_ref().map(|u| u.password_hash.as_str()),
             )
-            .await
-            .map_err(|_| TokenError::Unavailable)?;
+            .await;
+        let ok = match verified {
+            Ok(ok) => ok,
+            Err(_) => {
+                Self::settle(&mut fin, attempt, false).await;
+                return Err(TokenError::Unavailable);
+            }
+        };
+        let failed = !ok || user.is_none();
+        Self::settle(&mut fin, attempt, failed).await;
         let Some(mut user) = user.filter(|_| ok) else {
             tracing::info!(target: "shieldwall::audit", event = "password_change_refused", subject);
             return Err(TokenError::InvalidGrant);
