@@ -25,7 +25,7 @@
 //! | `max_connections` (whole server) | 4096 | connection floods: further connections wait in the kernel backlog |
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
-//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431 problem+json; HTTP/2: header list size) |
+//! | `max_header_bytes` | 16 KiB | oversized heads: request line and fields, checked on every parsed head, pipelined or not (431 problem+json; HTTP/2: also the header list size advertised) |
 //! | `max_headers` | 64 | header-count floods (431 problem+json; above 100, hyper's own cap, hyper enforces it) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
@@ -46,6 +46,14 @@
 //! deadline is checked on the connection's clock (about once a second) as the body is
 //! sent. With a small `max_connections`, every slow client costs a slot for up to these
 //! deadlines: size the cap for the slowest clients you accept.
+//!
+//! **The head cap** is checked twice: hyper refuses a head that does not fit its read
+//! buffer (sized to the cap), and every head that was parsed is measured — the request
+//! line plus each field's name and value with their separators, lengths only — and refused
+//! with 431 over the cap. The second check is what holds the limit for pipelined requests:
+//! a head sent behind another can arrive whole in a buffer that has already grown, and
+//! hyper would parse it. Whitespace around a value, which the parser drops, is not
+//! counted; the read buffer bounds it.
 //!
 //! **Refusals the server makes itself** follow the error contract like the app's: the 408
 //! of a request timeout, the 431 of too many header fields, and hyper's own answers to a
@@ -508,6 +516,7 @@ async fn drive<I>(
         timeout: l.request_timeout,
         activity: activity.clone(),
         max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
+        max_head_bytes: l.max_header_bytes,
         refuser: refuser.clone(),
     };
     let io = Watched {
@@ -899,6 +908,8 @@ struct ConnService {
     activity: Arc<Activity>,
     /// Header fields allowed per request, when below hyper's own cap.
     max_headers: Option<usize>,
+    /// Largest request head ([`head_len`]).
+    max_head_bytes: usize,
     /// The answers made here, outside the app's stack (408, 431).
     refuser: Arc<Refuser>,
 }
@@ -910,13 +921,22 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::start(&self.activity);
-        if self
+        // Checked on every parsed head: hyper's own limit is its read buffer, which a head
+        // pipelined behind another can arrive in whole, larger than the cap.
+        let refusal = if self
             .max_headers
             .is_some_and(|max| req.headers().len() > max)
         {
+            Some(too_many_headers())
+        } else if head_len(&req) > self.max_head_bytes {
+            Some(head_too_large())
+        } else {
+            None
+        };
+        if let Some(problem) = refusal {
             return ConnFuture {
                 state: ConnState::Done {
-                    res: Some(self.refuser.respond(too_many_headers())),
+                    res: Some(self.refuser.respond(problem)),
                 },
                 in_flight: Some(in_flight),
                 refuser: None,
@@ -982,12 +1002,7 @@ impl Refuser {
         use futures_util::FutureExt;
         use http_body_util::BodyExt;
         let problem = match status {
-            431 => Problem::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "header-fields-too-large",
-                "Request Header Fields Too Large",
-            )
-            .with_detail("The request head is too large."),
+            431 => head_too_large(),
             414 => Problem::new(StatusCode::URI_TOO_LONG, "uri-too-long", "URI Too Long")
                 .with_detail("The request target is too long."),
             _ => Problem::from_status(StatusCode::BAD_REQUEST)
@@ -1233,6 +1248,31 @@ fn too_many_headers() -> Problem {
     .with_detail("The request has too many header fields.")
 }
 
+fn head_too_large() -> Problem {
+    Problem::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "header-fields-too-large",
+        "Request Header Fields Too Large",
+    )
+    .with_detail("The request head is too large.")
+}
+
+/// The size of a parsed request head as sent over HTTP/1.1: the request line and every
+/// field as `name: value` with its line end, and the empty line; lengths only, one pass
+/// over the header map. Whitespace around a value, which the parser drops, is not counted
+/// (hyper's read buffer bounds it).
+fn head_len<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3);
+    // `METHOD SP target SP HTTP/1.1 CRLF`, then the fields, then CRLF.
+    let line = req.method().as_str().len() + target + 12;
+    req.headers().iter().fold(line + 2, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
 fn timeout_response() -> Problem {
     Problem::new(
         StatusCode::REQUEST_TIMEOUT,
@@ -1353,6 +1393,70 @@ mod tests {
         );
         let res = raw(addr, big.as_bytes()).await;
         assert!(res.starts_with("HTTP/1.1 431"), "{res}");
+    }
+
+    /// The statuses of every response in `raw`, in order.
+    fn statuses(raw: &str) -> Vec<&str> {
+        raw.match_indices("HTTP/1.1 ")
+            .filter_map(|(i, _)| raw.get(i + 9..i + 12))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_head_cap_holds_for_pipelined_requests() {
+        // Found by attack: a head over the cap alone gets 431 (hyper's read buffer is
+        // full), but pipelined behind a small request it arrived in a larger buffer and
+        // was served. The cap is on the parsed head, whatever the buffering.
+        let addr = start(Limits::default()).await;
+        let small = "GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        let big = |value: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nhost: x\r\nx-a: {}\r\nconnection: close\r\n\r\n",
+                "a".repeat(value)
+            )
+        };
+        for size in [17_000, 20_000, 30_000] {
+            let res = raw(addr, big(size).as_bytes()).await;
+            assert_eq!(statuses(&res), ["431"], "alone, {size}: {res}");
+            let res = raw(addr, format!("{small}{}", big(size)).as_bytes()).await;
+            assert_eq!(statuses(&res), ["200", "431"], "pipelined, {size}: {res}");
+            assert!(res.contains("application/problem+json"), "{res}");
+            assert!(res.contains("header-fields-too-large"), "{res}");
+            assert!(res.contains("x-content-type-options: nosniff"), "{res}");
+            // Three deep, and the refused one is the last answer: nothing after it.
+            let res = raw(
+                addr,
+                format!("{small}{small}{}{small}", big(size)).as_bytes(),
+            )
+            .await;
+            assert_eq!(
+                statuses(&res),
+                ["200", "200", "431"],
+                "third, {size}: {res}"
+            );
+        }
+        // Many fields, each small, adding up to more than the cap: refused too.
+        let mut fields = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 0..40 {
+            fields.push_str(&format!("x-f{i}: {}\r\n", "b".repeat(500)));
+        }
+        fields.push_str("\r\n");
+        let res = raw(addr, format!("{small}{fields}").as_bytes()).await;
+        assert_eq!(statuses(&res), ["200", "431"], "{res}");
+        // A head just under the cap is served, alone or pipelined.
+        let res = raw(addr, format!("{small}{}", big(16_000)).as_bytes()).await;
+        assert_eq!(statuses(&res), ["200", "200"], "{res}");
+        // Keep-alive, not pipelined: the second head after the first answer.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(small.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        s.write_all(big(20_000).as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(statuses(&out), ["431"], "{out}");
     }
 
     fn head_with(n: usize) -> String {
