@@ -639,15 +639,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         delete_user,
         reports
     ])
-    .build()?;
+    // build() + the listening configuration: SHIELDWALL_ADDR (default 127.0.0.1:3000), and
+    // the trusted proxies the connection limits exempt.
+    .server()?;
 
-    let addr = std::env::var("SHIELDWALL_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!(
-        "shieldwall accounts listening on http://{}",
-        listener.local_addr()?
-    );
-    shieldwall::serve(app, listener).await?;
+    let bound = app.bind().await?;
+    println!("shieldwall accounts listening on {}", bound.url());
+    bound.run().await?;
     Ok(())
 }
 

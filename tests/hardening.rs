@@ -791,6 +791,8 @@ async fn http1_clients_that_never_read_lose_their_slots() {
         .limits(
             Limits::default()
                 .max_connections(3)
+                // Every client here is 127.0.0.1: let one address take the whole pool.
+                .max_connections_per_ip(4)
                 .write_timeout(Duration::from_secs(1)),
         )
         .server()
@@ -837,6 +839,8 @@ async fn http2_clients_holding_a_zero_window_lose_their_slots() {
         .limits(
             Limits::default()
                 .max_connections(3)
+                // Every client here is 127.0.0.1: let one address take the whole pool.
+                .max_connections_per_ip(4)
                 .write_timeout(Duration::from_secs(1)),
         )
         .server()

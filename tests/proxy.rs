@@ -213,6 +213,7 @@ impl Nginx {
                  proxy_pass {scheme}://{app};\n\
                  proxy_bind {PROXY_IP};\n\
                  proxy_set_header Host $http_host;\n\
+                 proxy_set_header X-Request-Id $request_id;\n\
                  {headers}\n\
              }}"
         );
@@ -549,4 +550,40 @@ async fn forwarded_schemes_from_an_untrusted_peer_are_ignored() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Attack round 1, finding 10: a client's own `X-Request-Id` sent through the documented
+/// nginx configuration must not become the app's request id (in its response or its
+/// log); nginx's own id (`$request_id`) does, so one id follows the request across hops.
+#[tokio::test]
+async fn a_clients_request_id_does_not_survive_the_documented_proxy() {
+    let Some(bin) = nginx_binary() else { return };
+    logs();
+    let pki = Pki::new(&tmp("request-id"));
+    let app = start(builder(ForwardedHeader::XForwardedFor).server().unwrap()).await;
+    let nginx = Nginx::start(&bin, &pki, app, false, Forwarding::XForwarded);
+    let c = pki.client();
+
+    let chosen = "victims-request-id-0001";
+    let r = send(c.get(nginx.https("/public")).header("x-request-id", chosen)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.header("x-request-id").unwrap_or_default().to_string();
+    assert_ne!(
+        id, chosen,
+        "the client chose the app's request id through nginx"
+    );
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the id is nginx's own $request_id: {id:?}"
+    );
+    // Plain HTTP through the proxy (refused by the HTTPS policy) is no different.
+    let r = send(c.get(nginx.http("/public")).header("x-request-id", chosen)).await;
+    r.assert_problem(400, "https-required");
+    assert_ne!(r.header("x-request-id"), Some(chosen));
+    let log = logged();
+    assert!(
+        !log.contains(chosen),
+        "the client's id reached the log:\n{log}"
+    );
+    assert!(log.contains(&id), "nginx's id is the one logged:\n{log}");
 }

@@ -131,6 +131,9 @@ fn quickstart(redis_url: &str) -> Example {
     start_quickstart(&[
         ("SHIELDWALL_REDIS_URL", redis_url),
         ("SHIELDWALL_JWT_SECRET", QS_SECRET),
+        // Up to 100 requests at once per process, all from 127.0.0.1 (over the default
+        // per-address connection cap of 64).
+        ("SHIELDWALL_MAX_CONNECTIONS_PER_IP", "256"),
     ])
 }
 

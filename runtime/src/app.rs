@@ -546,8 +546,11 @@ impl<S: Clone + Send + Sync + 'static> Shieldwall<S> {
     /// `.server()?.serve().await` serves HTTPS when a certificate is configured.
     pub fn server(self) -> Result<crate::server::Server, BuildError> {
         let harden = self.harden.clone();
+        // The server exempts trusted proxies from the per-address connection cap and counts
+        // IPv6 clients by the same prefix as the rate limits.
+        let (proxies, prefix) = (self.proxies.clone(), self.ipv6_prefix);
         let router = self.build()?;
-        harden.server(router)
+        Ok(harden.server(router)?.clients(proxies, prefix))
     }
 
     /// Check the configuration and build the router (with the state applied).

@@ -47,6 +47,7 @@
 //! | `SHIELDWALL_SECURITY_HEADERS` | `api` (default), `strict` or `relaxed` |
 //! | `SHIELDWALL_HSTS_PRELOAD` | `true`: add `preload` to HSTS |
 //! | `SHIELDWALL_MAX_CONNECTIONS` | connections served at once (default 4096) |
+//! | `SHIELDWALL_MAX_CONNECTIONS_PER_IP` | connections one client address may hold (default 64, or a quarter of the above if smaller; trusted proxies exempt; see [`crate::server`]) |
 //! | `SHIELDWALL_REQUEST_TIMEOUT_SECS` | request timeout in seconds (default 30) |
 //! | `SHIELDWALL_WRITE_TIMEOUT_SECS` | seconds a response may wait for a peer that accepts nothing (default 30; see [`crate::server`]) |
 //! | `SHIELDWALL_RESPONSE_TIMEOUT_SECS` | seconds a body of known length may take to send (default 120) |
@@ -262,6 +263,20 @@ impl Hardening {
                     )
                 })?;
             self.limits = std::mem::take(&mut self.limits).max_connections(n);
+        }
+        if let Some(v) = get("SHIELDWALL_MAX_CONNECTIONS_PER_IP") {
+            let n = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        "SHIELDWALL_MAX_CONNECTIONS_PER_IP",
+                        format!("{v:?}: write a positive number, e.g. 64"),
+                    )
+                })?;
+            self.limits = std::mem::take(&mut self.limits).max_connections_per_ip(n);
         }
         if let Some(v) = get("SHIELDWALL_REQUEST_TIMEOUT_SECS") {
             let d = positive_secs("SHIELDWALL_REQUEST_TIMEOUT_SECS", &v)?;
@@ -797,9 +812,14 @@ mod tests {
             ("SHIELDWALL_PUBLIC_HTTPS_PORT", "8443"),
             ("SHIELDWALL_WRITE_TIMEOUT_SECS", "7"),
             ("SHIELDWALL_RESPONSE_TIMEOUT_SECS", "90"),
+            ("SHIELDWALL_MAX_CONNECTIONS_PER_IP", "12"),
         ])
         .unwrap();
         let limits = format!("{:?}", h.limits);
+        assert!(
+            limits.contains("max_connections_per_ip: Some(12)"),
+            "{limits}"
+        );
         assert!(limits.contains("write_timeout: 7s"), "{limits}");
         assert!(limits.contains("response_timeout: 90s"), "{limits}");
         assert_eq!(h.public_https_port, Some(8443));
@@ -819,6 +839,8 @@ mod tests {
             ("SHIELDWALL_SECURITY_HEADERS", "lax"),
             ("SHIELDWALL_TLS_CERT", "/c.pem"),
             ("SHIELDWALL_MAX_CONNECTIONS", "0"),
+            ("SHIELDWALL_MAX_CONNECTIONS_PER_IP", "0"),
+            ("SHIELDWALL_MAX_CONNECTIONS_PER_IP", "many"),
             ("SHIELDWALL_REQUEST_TIMEOUT_SECS", "0"),
             ("SHIELDWALL_WRITE_TIMEOUT_SECS", "0"),
             ("SHIELDWALL_RESPONSE_TIMEOUT_SECS", "soon"),

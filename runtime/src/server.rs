@@ -23,9 +23,10 @@
 //! | limit | default | what it stops |
 //! |---|---|---|
 //! | `max_connections` (whole server) | 4096 | connection floods: further connections wait in the kernel backlog |
+//! | `max_connections_per_ip` (whole server) | 64, or a quarter of `max_connections` if smaller | one address holding every slot: over it a connection is closed at once ([below](#connections-per-client-address)) |
 //! | `tls_handshake_timeout` | 10 s | clients that open TCP and never finish the handshake |
 //! | `header_read_timeout` | 10 s | slowloris: the whole request head must arrive within it; also closes an HTTP/1.1 keep-alive connection idle that long, and a connection that never sends a byte |
-//! | `max_header_bytes` | 16 KiB | oversized heads (HTTP/1.1: 431 problem+json; HTTP/2: header list size) |
+//! | `max_header_bytes` | 16 KiB | oversized heads: request line and fields, checked on every parsed head, pipelined or not (431 problem+json; HTTP/2: also the header list size advertised) |
 //! | `max_headers` | 64 | header-count floods (431 problem+json; above 100, hyper's own cap, hyper enforces it) |
 //! | `request_timeout` | 30 s | slow bodies and slow handlers: 408 problem+json and the connection closes |
 //! | `idle_timeout` | 60 s | idle HTTP/2 connections (HTTP/1.1 uses `header_read_timeout`) |
@@ -47,6 +48,48 @@
 //! sent. With a small `max_connections`, every slow client costs a slot for up to these
 //! deadlines: size the cap for the slowest clients you accept.
 //!
+//! # Connections per client address
+//!
+//! One address may hold at most `max_connections_per_ip` connections
+//! (`SHIELDWALL_MAX_CONNECTIONS_PER_IP`), so idle sockets from one place cannot take the
+//! whole pool. IPv6 peers count by the prefix the rate limiter uses
+//! ([`crate::client_ip::rate_ident`], `/64` unless `.ipv6_prefix(..)` says otherwise), so
+//! one host cannot spread over its own subnet. A connection over the cap is reset right
+//! after `accept`, before any TLS or HTTP: it never holds one of `max_connections`.
+//! Refusals are logged (target `shieldwall::server`, warning) at most once every 10 s with
+//! their count, never a line per connection. The cost is one map update on accept and one
+//! on close; nothing per request.
+//!
+//! **Trusted proxies are exempt** (they carry many clients): the server takes the list from
+//! the builder ([`Shieldwall::server`](crate::app::Shieldwall::server) passes
+//! `.trusted_proxies(..)` / `SHIELDWALL_TRUSTED_PROXIES`); a router served with
+//! [`Server::plain`] or [`serve`] knows none unless given with [`Server::clients`]. Behind
+//! a proxy the app sees the proxy's connections only, so the per-client cap is the
+//! proxy's to keep (nginx: `limit_conn`).
+//!
+//! **Under pressure**, when at most an eighth of `max_connections` is free, a connection
+//! with nothing in flight — a kept-alive HTTP/1.1 connection between requests, an idle
+//! HTTP/2 connection, a socket that has not sent a whole head — is closed after one second
+//! instead of `header_read_timeout` / `idle_timeout`, so clients waiting in the backlog get
+//! in. A response being sent is never idle.
+//!
+//! **What this does not stop.** Many addresses together (a botnet, or many IPv6 prefixes)
+//! can still fill `max_connections`; under pressure idle slots turn over within about a
+//! second, but connections busy with requests keep theirs. Capacity limits of the app are
+//! the same: a login flood from many addresses, each within its rate limit, that asks for
+//! more password hashing than the machine has sheds logins with 503
+//! `temporarily_unavailable` (see [`crate::auth::passwords`]) while other routes stay fast. Against
+//! floods of that size the answer is upstream (a CDN or load balancer with its own limits)
+//! and capacity.
+//!
+//! **The head cap** is checked twice: hyper refuses a head that does not fit its read
+//! buffer (sized to the cap), and every head that was parsed is measured — the request
+//! line plus each field's name and value with their separators, lengths only — and refused
+//! with 431 over the cap. The second check is what holds the limit for pipelined requests:
+//! a head sent behind another can arrive whole in a buffer that has already grown, and
+//! hyper would parse it. Whitespace around a value, which the parser drops, is not
+//! counted; the read buffer bounds it.
+//!
 //! **Refusals the server makes itself** follow the error contract like the app's: the 408
 //! of a request timeout, the 431 of too many header fields, and hyper's own answers to a
 //! head it cannot parse (431 for a head over `max_header_bytes`, 400 for a malformed one,
@@ -66,13 +109,14 @@
 //! [`serve`] keeps the simple form — a router and a listener, plain HTTP — with the same
 //! limits.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -87,6 +131,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use crate::client_ip::{DEFAULT_IPV6_PREFIX, TrustedProxies, rate_ident};
 use crate::error::Problem;
 use crate::headers::CompiledHeaders;
 use crate::tls::LoadedTls;
@@ -108,10 +153,22 @@ pub enum Transport {
 /// hyper's built-in cap on HTTP/1.1 header fields.
 const HYPER_MAX_HEADERS: usize = 100;
 
+/// Default connections per client address (when a quarter of `max_connections` is more).
+const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// Under pressure (at most an eighth of `max_connections` free), a connection with nothing
+/// in flight for this long is closed.
+const PRESSURE_IDLE: Duration = Duration::from_secs(1);
+
+/// Refusals over the per-address cap are logged at most this often (with their count).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Connection and request limits. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Limits {
     max_connections: usize,
+    /// `None`: the default, 64 or a quarter of `max_connections` if that is smaller.
+    max_connections_per_ip: Option<usize>,
     tls_handshake_timeout: Duration,
     header_read_timeout: Duration,
     max_header_bytes: usize,
@@ -130,6 +187,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_ip: None,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
@@ -151,6 +209,20 @@ impl Limits {
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.clamp(1, u32::MAX as usize >> 4);
         self
+    }
+    /// Connections one client address may hold at once (default 64, or a quarter of
+    /// `max_connections` if that is smaller). IPv6 addresses count by the prefix the rate
+    /// limiter uses (`/64` by default); trusted proxies are exempt. A connection over the cap
+    /// is closed at once, without taking one of `max_connections`. See the
+    /// [module docs](self#connections-per-client-address).
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.max_connections_per_ip = Some(n.clamp(1, u32::MAX as usize >> 4));
+        self
+    }
+    /// The per-address cap in force: the configured one, or the default.
+    fn per_ip_cap(&self) -> usize {
+        self.max_connections_per_ip
+            .unwrap_or_else(|| (self.max_connections / 4).clamp(1, DEFAULT_MAX_CONNECTIONS_PER_IP))
     }
     /// Time allowed for the TLS handshake.
     pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
@@ -226,6 +298,10 @@ pub struct Server {
     limits: Limits,
     addr: String,
     http_addr: Option<String>,
+    /// Exempt from the per-address connection cap: they carry many clients.
+    proxies: TrustedProxies,
+    /// IPv6 prefix length counted as one client address.
+    ipv6_prefix: u8,
 }
 
 impl Server {
@@ -244,7 +320,20 @@ impl Server {
             limits,
             addr,
             http_addr,
+            proxies: TrustedProxies::none(),
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
         }
+    }
+
+    /// Proxies whose connections are exempt from the per-address cap
+    /// ([`Limits::max_connections_per_ip`]), and the IPv6 prefix counted as one address.
+    /// [`crate::app::Shieldwall::server`] passes the app's own (`.trusted_proxies(..)`,
+    /// `.ipv6_prefix(..)`, `SHIELDWALL_TRUSTED_PROXIES`, `SHIELDWALL_IPV6_PREFIX`); set them
+    /// here for a router served with [`Server::plain`].
+    pub fn clients(mut self, proxies: TrustedProxies, ipv6_prefix: u8) -> Self {
+        self.proxies = proxies;
+        self.ipv6_prefix = ipv6_prefix;
+        self
     }
 
     /// Plain HTTP with default limits (what [`serve`] uses). The answers the server makes
@@ -342,11 +431,17 @@ impl Bound {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let limits = self.server.limits.clone();
         let permits = limits.max_connections;
+        let peers = Arc::new(PeerSlots::new(
+            limits.per_ip_cap(),
+            self.server.ipv6_prefix,
+            self.server.proxies,
+        ));
         let shared = Arc::new(Shared {
             router: self.server.router,
             headers: self.server.headers,
             sem: Arc::new(Semaphore::new(permits)),
             limits,
+            peers,
         });
         let (tx, rx) = watch::channel(false);
         let main_kind = match &self.server.tls {
@@ -396,6 +491,112 @@ struct Shared {
     headers: Arc<CompiledHeaders>,
     sem: Arc<Semaphore>,
     limits: Limits,
+    peers: Arc<PeerSlots>,
+}
+
+impl Shared {
+    /// At most an eighth of the connection slots are free.
+    fn under_pressure(&self) -> bool {
+        self.sem.available_permits().saturating_mul(8) <= self.limits.max_connections
+    }
+}
+
+/// The connections each client address holds (see [`Limits::max_connections_per_ip`]):
+/// one map entry per address with a connection open, updated on accept and on close only.
+#[derive(Debug)]
+struct PeerSlots {
+    cap: usize,
+    v6_prefix: u8,
+    proxies: TrustedProxies,
+    open: Mutex<HashMap<IpAddr, usize>>,
+    /// Refusals since the last one logged.
+    refused: AtomicU64,
+    /// When the last refusal was logged, in milliseconds after `start` (`u64::MAX`: never).
+    logged_ms: AtomicU64,
+    start: Instant,
+}
+
+impl PeerSlots {
+    fn new(cap: usize, v6_prefix: u8, proxies: TrustedProxies) -> Self {
+        Self {
+            cap,
+            v6_prefix,
+            proxies,
+            open: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
+            logged_ms: AtomicU64::new(u64::MAX),
+            start: Instant::now(),
+        }
+    }
+
+    /// A slot for a connection from `peer`, or the address it counts as when that address
+    /// already holds its share. Trusted proxies are not counted.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<PeerSlot, IpAddr> {
+        if !self.proxies.is_empty() && self.proxies.is_trusted(peer) {
+            return Ok(PeerSlot(None));
+        }
+        let key = rate_ident(peer, self.v6_prefix);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.cap {
+            return Err(key);
+        }
+        *n += 1;
+        Ok(PeerSlot(Some((self.clone(), key))))
+    }
+
+    fn release(&self, key: IpAddr) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+
+    /// Count a refusal; log one line (with the count) at most every
+    /// [`REFUSAL_LOG_EVERY`], never a line per connection.
+    fn refused(&self, key: IpAddr) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let last = self.logged_ms.load(Ordering::Relaxed);
+        let every = u64::try_from(REFUSAL_LOG_EVERY.as_millis()).unwrap_or(u64::MAX);
+        if last != u64::MAX && now.saturating_sub(last) < every {
+            return;
+        }
+        if self
+            .logged_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let refused = self.refused.swap(0, Ordering::Relaxed);
+            let prefix = match key {
+                IpAddr::V4(_) => 32,
+                IpAddr::V6(_) => self.v6_prefix.min(128),
+            };
+            tracing::warn!(
+                target: "shieldwall::server",
+                client = %key,
+                prefix,
+                cap = self.cap,
+                refused,
+                "connections refused: the client address already holds max_connections_per_ip \
+                 (counted since the last such line; logged at most every 10 s)"
+            );
+        }
+    }
+}
+
+/// A connection's place in [`PeerSlots`], given back when the connection ends.
+struct PeerSlot(Option<(Arc<PeerSlots>, IpAddr)>);
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        if let Some((slots, key)) = &self.0 {
+            slots.release(*key);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -440,12 +641,25 @@ async fn accept_loop(
                 continue;
             }
         };
+        let slot = match shared.peers.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(key) => {
+                // Over the per-address cap: closed at once (a reset, so no socket lingers
+                // here), and the global slot goes back before the next accept.
+                let _ = stream.set_zero_linger();
+                drop(stream);
+                drop(permit);
+                shared.peers.refused(key);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let kind = kind.clone();
         let shared = shared.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             connection(stream, peer, kind, &shared, stop).await;
+            drop(slot);
             drop(permit);
         });
     }
@@ -508,6 +722,7 @@ async fn drive<I>(
         timeout: l.request_timeout,
         activity: activity.clone(),
         max_headers: (l.max_headers < HYPER_MAX_HEADERS).then_some(l.max_headers),
+        max_head_bytes: l.max_header_bytes,
         refuser: refuser.clone(),
     };
     let io = Watched {
@@ -575,7 +790,13 @@ async fn drive<I>(
                         // A response counts as in flight until its body is sent, so a
                         // long download is never idle.
                         let h2 = activity.is_h2();
-                        let limit = if h2 { l.idle_timeout } else { l.header_read_timeout };
+                        let mut limit = if h2 { l.idle_timeout } else { l.header_read_timeout };
+                        // Nearly every slot taken: a connection with nothing in flight
+                        // gives its slot up after a second (idle keep-alives, sockets that
+                        // never sent a head), so waiting clients get in.
+                        if shared.under_pressure() {
+                            limit = limit.min(PRESSURE_IDLE);
+                        }
                         if activity.idle_for() >= limit {
                             if !h2 {
                                 // Nothing in flight: at most half a head, which is what
@@ -899,6 +1120,8 @@ struct ConnService {
     activity: Arc<Activity>,
     /// Header fields allowed per request, when below hyper's own cap.
     max_headers: Option<usize>,
+    /// Largest request head ([`head_len`]).
+    max_head_bytes: usize,
     /// The answers made here, outside the app's stack (408, 431).
     refuser: Arc<Refuser>,
 }
@@ -910,13 +1133,22 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::start(&self.activity);
-        if self
+        // Checked on every parsed head: hyper's own limit is its read buffer, which a head
+        // pipelined behind another can arrive in whole, larger than the cap.
+        let refusal = if self
             .max_headers
             .is_some_and(|max| req.headers().len() > max)
         {
+            Some(too_many_headers())
+        } else if head_len(&req) > self.max_head_bytes {
+            Some(head_too_large())
+        } else {
+            None
+        };
+        if let Some(problem) = refusal {
             return ConnFuture {
                 state: ConnState::Done {
-                    res: Some(self.refuser.respond(too_many_headers())),
+                    res: Some(self.refuser.respond(problem)),
                 },
                 in_flight: Some(in_flight),
                 refuser: None,
@@ -982,12 +1214,7 @@ impl Refuser {
         use futures_util::FutureExt;
         use http_body_util::BodyExt;
         let problem = match status {
-            431 => Problem::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "header-fields-too-large",
-                "Request Header Fields Too Large",
-            )
-            .with_detail("The request head is too large."),
+            431 => head_too_large(),
             414 => Problem::new(StatusCode::URI_TOO_LONG, "uri-too-long", "URI Too Long")
                 .with_detail("The request target is too long."),
             _ => Problem::from_status(StatusCode::BAD_REQUEST)
@@ -1233,6 +1460,31 @@ fn too_many_headers() -> Problem {
     .with_detail("The request has too many header fields.")
 }
 
+fn head_too_large() -> Problem {
+    Problem::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "header-fields-too-large",
+        "Request Header Fields Too Large",
+    )
+    .with_detail("The request head is too large.")
+}
+
+/// The size of a parsed request head as sent over HTTP/1.1: the request line and every
+/// field as `name: value` with its line end, and the empty line; lengths only, one pass
+/// over the header map. Whitespace around a value, which the parser drops, is not counted
+/// (hyper's read buffer bounds it).
+fn head_len<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3);
+    // `METHOD SP target SP HTTP/1.1 CRLF`, then the fields, then CRLF.
+    let line = req.method().as_str().len() + target + 12;
+    req.headers().iter().fold(line + 2, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
 fn timeout_response() -> Problem {
     Problem::new(
         StatusCode::REQUEST_TIMEOUT,
@@ -1355,6 +1607,70 @@ mod tests {
         assert!(res.starts_with("HTTP/1.1 431"), "{res}");
     }
 
+    /// The statuses of every response in `raw`, in order.
+    fn statuses(raw: &str) -> Vec<&str> {
+        raw.match_indices("HTTP/1.1 ")
+            .filter_map(|(i, _)| raw.get(i + 9..i + 12))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_head_cap_holds_for_pipelined_requests() {
+        // Found by attack: a head over the cap alone gets 431 (hyper's read buffer is
+        // full), but pipelined behind a small request it arrived in a larger buffer and
+        // was served. The cap is on the parsed head, whatever the buffering.
+        let addr = start(Limits::default()).await;
+        let small = "GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+        let big = |value: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nhost: x\r\nx-a: {}\r\nconnection: close\r\n\r\n",
+                "a".repeat(value)
+            )
+        };
+        for size in [17_000, 20_000, 30_000] {
+            let res = raw(addr, big(size).as_bytes()).await;
+            assert_eq!(statuses(&res), ["431"], "alone, {size}: {res}");
+            let res = raw(addr, format!("{small}{}", big(size)).as_bytes()).await;
+            assert_eq!(statuses(&res), ["200", "431"], "pipelined, {size}: {res}");
+            assert!(res.contains("application/problem+json"), "{res}");
+            assert!(res.contains("header-fields-too-large"), "{res}");
+            assert!(res.contains("x-content-type-options: nosniff"), "{res}");
+            // Three deep, and the refused one is the last answer: nothing after it.
+            let res = raw(
+                addr,
+                format!("{small}{small}{}{small}", big(size)).as_bytes(),
+            )
+            .await;
+            assert_eq!(
+                statuses(&res),
+                ["200", "200", "431"],
+                "third, {size}: {res}"
+            );
+        }
+        // Many fields, each small, adding up to more than the cap: refused too.
+        let mut fields = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for i in 0..40 {
+            fields.push_str(&format!("x-f{i}: {}\r\n", "b".repeat(500)));
+        }
+        fields.push_str("\r\n");
+        let res = raw(addr, format!("{small}{fields}").as_bytes()).await;
+        assert_eq!(statuses(&res), ["200", "431"], "{res}");
+        // A head just under the cap is served, alone or pipelined.
+        let res = raw(addr, format!("{small}{}", big(16_000)).as_bytes()).await;
+        assert_eq!(statuses(&res), ["200", "200"], "{res}");
+        // Keep-alive, not pipelined: the second head after the first answer.
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(small.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        s.write_all(big(20_000).as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(statuses(&out), ["431"], "{out}");
+    }
+
     fn head_with(n: usize) -> String {
         let mut head = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
         for i in 0..n {
@@ -1452,9 +1768,67 @@ mod tests {
         assert!(res.contains("x-content-type-options: nosniff"), "{res}");
     }
 
+    #[test]
+    fn per_address_slots_count_ipv6_by_prefix_and_skip_trusted_proxies() {
+        let proxies = TrustedProxies::parse(["2001:db8:ffff::/48", "10.0.0.1"]).unwrap();
+        let slots = Arc::new(PeerSlots::new(2, 64, proxies));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Two addresses in one /64 are one client: the third connection is refused.
+        let a = slots.admit(ip("2001:db8:1:2::1")).unwrap();
+        let b = slots.admit(ip("2001:db8:1:2:ffff::9")).unwrap();
+        assert_eq!(
+            slots.admit(ip("2001:db8:1:2:aaaa::3")).err(),
+            Some(ip("2001:db8:1:2::"))
+        );
+        // Another /64 has its own share; IPv4 (and IPv4-mapped IPv6) per address.
+        let _c = slots.admit(ip("2001:db8:1:3::1")).unwrap();
+        let _d = slots.admit(ip("192.0.2.1")).unwrap();
+        let _e = slots.admit(ip("::ffff:192.0.2.1")).unwrap();
+        assert_eq!(slots.admit(ip("192.0.2.1")).err(), Some(ip("192.0.2.1")));
+        // Trusted proxies are not counted at all.
+        let proxied: Vec<_> = (0..10)
+            .map(|_| slots.admit(ip("2001:db8:ffff:1::1")).unwrap())
+            .chain((0..10).map(|_| slots.admit(ip("10.0.0.1")).unwrap()))
+            .collect();
+        assert_eq!(proxied.len(), 20);
+        // A closed connection gives its place back, and an address with none is forgotten.
+        drop(a);
+        let _a = slots.admit(ip("2001:db8:1:2::7")).unwrap();
+        drop(b);
+        drop(_a);
+        assert!(
+            !slots
+                .open
+                .lock()
+                .unwrap()
+                .contains_key(&ip("2001:db8:1:2::"))
+        );
+    }
+
+    #[test]
+    fn the_per_address_default_is_64_or_a_quarter_of_the_pool() {
+        assert_eq!(Limits::default().per_ip_cap(), 64);
+        assert_eq!(Limits::default().max_connections(100).per_ip_cap(), 25);
+        assert_eq!(Limits::default().max_connections(2).per_ip_cap(), 1);
+        assert_eq!(
+            Limits::default()
+                .max_connections(100)
+                .max_connections_per_ip(500)
+                .per_ip_cap(),
+            500
+        );
+    }
+
     #[tokio::test]
     async fn connections_beyond_the_cap_wait() {
-        let addr = start(Limits::default().max_connections(1)).await;
+        // Both connections come from 127.0.0.1: a per-address cap of 2 lets the second
+        // wait for the global slot instead of being refused.
+        let addr = start(
+            Limits::default()
+                .max_connections(1)
+                .max_connections_per_ip(2),
+        )
+        .await;
         let mut first = TcpStream::connect(addr).await.unwrap();
         first
             .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
