@@ -38,8 +38,10 @@
 //!
 //! API keys are owned by a subject too, and the two kinds cannot collide: `create-key
 //! --user NAME` gives the key to that user (its owner is the user's id, so revoking or
-//! deleting the user ends it, and so does deleting the row by hand: a trigger revokes the
-//! keys of a deleted row), `create-key --owner NAME` to a service, whose name may not begin
+//! deleting the user ends it, and so does removing the row by hand: triggers revoke the
+//! keys of a deleted row or a changed id, and `AccountKeys` refuses a user's key whose id
+//! no row has, however the row went — `INSERT OR REPLACE` deletes without firing delete
+//! triggers), `create-key --owner NAME` to a service, whose name may not begin
 //! with `usr_`. A user registering the name `billing` has nothing to do with the `billing`
 //! service's keys. Keys made before ids existed keep the owner they were given, and count as
 //! a service's: re-issue a user's old key with `--user`.
@@ -47,7 +49,9 @@
 use std::sync::{Arc, Mutex};
 
 use rusqlite::OptionalExtension;
-use shieldwall::auth::api_key::{ApiKeys, NewKey, SqliteKeyStore};
+use shieldwall::auth::api_key::{
+    ApiKeyRecord, ApiKeyStore, ApiKeys, KeyStoreError, NewKey, SqliteKeyStore,
+};
 use shieldwall::auth::passwords::Passwords;
 use shieldwall::auth::revocation::TokenState;
 use shieldwall::auth::tokens::{
@@ -121,18 +125,57 @@ fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
         "UPDATE users SET id = {NEW_USER_ID} WHERE id IS NULL;
          CREATE UNIQUE INDEX IF NOT EXISTS users_id ON users (id);
          -- a row inserted by hand without one gets one
-         CREATE TRIGGER IF NOT EXISTS users_id_default AFTER INSERT ON users
-           WHEN NEW.id IS NULL
+         DROP TRIGGER IF EXISTS users_id_default;
+         CREATE TRIGGER users_id_default AFTER INSERT ON users
+           WHEN NEW.id IS NULL OR substr(NEW.id, 1, 4) <> 'usr_'
            BEGIN UPDATE users SET id = {NEW_USER_ID} WHERE rowid = NEW.rowid; END;"
     ))?;
     // The API keys live in the same file; a deleted row (through the app or by hand) takes
-    // the keys of its account with it.
+    // the keys of its account with it, and so does a changed id. (A row replaced by
+    // `INSERT OR REPLACE` is deleted without firing delete triggers: `AccountKeys` below
+    // refuses the keys of an id no row has, whatever removed it.)
     drop(SqliteKeyStore::with_connection(reopen()?)?);
     conn.execute_batch(
         "CREATE TRIGGER IF NOT EXISTS users_delete_revokes_keys AFTER DELETE ON users
+           BEGIN UPDATE shieldwall_api_keys SET revoked = 1 WHERE owner = OLD.id; END;
+         CREATE TRIGGER IF NOT EXISTS users_id_change_revokes_keys AFTER UPDATE OF id ON users
+           WHEN OLD.id IS NOT NEW.id
            BEGIN UPDATE shieldwall_api_keys SET revoked = 1 WHERE owner = OLD.id; END;",
     )?;
     Ok(Arc::new(Mutex::new(conn)))
+}
+
+/// The API keys, with one more rule: a user's key (owned by a `usr_…` id) is refused once
+/// no account has that id, however the row went (deleted, replaced or renumbered by hand).
+struct AccountKeys {
+    keys: SqliteKeyStore,
+    db: Db,
+}
+
+impl ApiKeyStore for AccountKeys {
+    fn find(&self, id: &str) -> Result<Option<ApiKeyRecord>, KeyStoreError> {
+        let Some(mut record) = self.keys.find(id)? else {
+            return Ok(None);
+        };
+        if !record.revoked && record.owner.starts_with(USER_SUBJECT_PREFIX) {
+            let conn = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            let live = conn
+                .prepare_cached("SELECT 1 FROM users WHERE id = ?1")
+                .and_then(|mut q| q.exists([&record.owner]))
+                .map_err(|e| KeyStoreError::Backend(e.to_string()))?;
+            record.revoked = !live;
+        }
+        Ok(Some(record))
+    }
+    fn insert(&self, record: ApiKeyRecord) -> Result<(), KeyStoreError> {
+        self.keys.insert(record)
+    }
+    fn revoke(&self, id: &str) -> Result<bool, KeyStoreError> {
+        self.keys.revoke(id)
+    }
+    fn revoke_owner(&self, owner: &str) -> Result<usize, KeyStoreError> {
+        self.keys.revoke_owner(owner)
+    }
 }
 
 /// The token endpoint reads users from the same database.
@@ -625,7 +668,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         keys: Arc::new(keys),
     })
     .env()?
-    .api_keys(ApiKeys::new(SqliteKeyStore::with_connection(reopen()?)?))
+    .api_keys(ApiKeys::new(AccountKeys {
+        keys: SqliteKeyStore::with_connection(reopen()?)?,
+        db: db.clone(),
+    }))
     .tokens(tokens)
     // GET /health (liveness) and GET /ready.
     .health(shieldwall::health::Health::new())

@@ -985,6 +985,7 @@ async fn a_database_without_ids_is_migrated() {
     let conn = rusqlite::Connection::open(db.path()).unwrap();
     conn.execute_batch(
         "DROP TRIGGER users_id_default; DROP TRIGGER users_delete_revokes_keys;
+         DROP TRIGGER users_id_change_revokes_keys;
          DROP INDEX users_id; ALTER TABLE users DROP COLUMN id;",
     )
     .unwrap();
@@ -1016,4 +1017,65 @@ async fn a_database_without_ids_is_migrated() {
         .assert_problem(401, "invalid-token");
     let id = r.json()["sub"].as_str().unwrap().to_string();
     assert_eq!(me(base, &mint(&id)).await.status, 200);
+}
+
+/// Attack round 3, F3: a user's row replaced by hand (`INSERT OR REPLACE`, which SQLite
+/// carries out without firing delete triggers) or its id changed by hand must end the old
+/// account's keys, as deleting it does: a key whose owner is no account's id is refused.
+#[tokio::test]
+async fn keys_of_a_replaced_or_renumbered_account_are_refused() {
+    let _shared = EXCLUSIVE.read().await;
+    let db = Db::new("replaced");
+    let app = start(&db, &[]);
+    let base = app.base.as_str();
+    register(base, "bob", PW).await;
+    register(base, "carol", PW).await;
+    let key_of = |user: &str| {
+        cli(
+            &db,
+            &["create-key", "--user", user, "--scopes", "reports:read"],
+        )
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    let (bob, carol) = (key_of("bob"), key_of("carol"));
+    let reports = |key: &str| {
+        send(
+            client()
+                .get(format!("{base}/reports"))
+                .header("x-api-key", key),
+        )
+    };
+    assert_eq!(reports(&bob).await.status, 200);
+    assert_eq!(reports(&carol).await.status, 200);
+
+    // An operator "resets" bob by replacing his row: a new row, a new id.
+    db.sql(
+        "INSERT OR REPLACE INTO users (username, password_hash, roles, scopes)
+         SELECT username, password_hash, roles, scopes FROM users WHERE username = ?1",
+        &["bob"],
+    );
+    reports(&bob).await.assert_problem(401, "invalid-token");
+    // carol's id is changed by hand.
+    db.sql(
+        "UPDATE users SET id = 'usr_00000000000000000000000000000000' WHERE username = ?1",
+        &["carol"],
+    );
+    reports(&carol).await.assert_problem(401, "invalid-token");
+    // And a row inserted by hand with an empty id gets a real one.
+    db.sql(
+        "INSERT INTO users (username, password_hash, roles, scopes, id)
+         SELECT 'dan', password_hash, roles, scopes, '' FROM users WHERE username = ?1",
+        &["bob"],
+    );
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    let id: String = conn
+        .query_row("SELECT id FROM users WHERE username = 'dan'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(id.starts_with("usr_") && id.len() == 36, "{id:?}");
 }

@@ -212,6 +212,99 @@ async fn idle_connections_give_way_when_the_pool_is_nearly_full() {
     );
 }
 
+/// A plain HTTP/2 connection from `src` that makes one request (`GET /health`), then
+/// reads everything the server sends and never writes again: it acknowledges neither the
+/// server's SETTINGS nor its PINGs nor a GOAWAY. Returns the reader task, which ends when
+/// the server closes the connection.
+async fn silent_h2_from(src: IpAddr, addr: SocketAddr) -> tokio::task::JoinHandle<()> {
+    let mut s = open_from(src, addr).await.expect("connected");
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS, empty.
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    // HEADERS on stream 1, END_STREAM | END_HEADERS: :method GET, :scheme http (static
+    // table), :path /health and :authority localhost (literal, indexed names).
+    let mut block = vec![0x82, 0x86, 0x44, 7];
+    block.extend_from_slice(b"/health");
+    block.extend_from_slice(&[0x41, 9]);
+    block.extend_from_slice(b"localhost");
+    let len = block.len();
+    out.extend_from_slice(&[0, 0, len as u8, 1, 0x05, 0, 0, 0, 1]);
+    out.extend_from_slice(&block);
+    s.write_all(&out).await.unwrap();
+    // Wait for the answer (a HEADERS frame on stream 1), then keep reading, silently.
+    let answered = |seen: &[u8]| {
+        let mut at = 0;
+        while seen.len() >= at + 9 {
+            let f = &seen[at..at + 9];
+            let len = usize::from(f[0]) << 16 | usize::from(f[1]) << 8 | usize::from(f[2]);
+            let stream = u32::from_be_bytes([f[5], f[6], f[7], f[8]]) & 0x7fff_ffff;
+            if f[3] == 1 && stream == 1 {
+                return true;
+            }
+            at += 9 + len;
+        }
+        false
+    };
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !answered(&seen) {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => panic!("closed before answering"),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("an answer to the request");
+    tokio::spawn(async move {
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+}
+
+/// Attack round 3, F2: under pressure, an idle HTTP/2 connection gives its slot up within
+/// about a second even when its peer never acknowledges the GOAWAY's PING (hyper's
+/// graceful shutdown waits for that acknowledgement).
+#[tokio::test]
+async fn idle_http2_connections_that_never_acknowledge_give_way_under_pressure() {
+    let server = Shieldwall::new()
+        .limits(
+            Limits::default()
+                .max_connections(8)
+                .max_connections_per_ip(2)
+                .header_read_timeout(Duration::from_secs(60))
+                .idle_timeout(Duration::from_secs(60))
+                .h2_keep_alive_interval(Duration::from_secs(60))
+                .h2_keep_alive_timeout(Duration::from_secs(60)),
+        )
+        .routes(routes![health])
+        .server()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = server.on(listener, None).unwrap();
+    let addr = bound.local_addr();
+    tokio::spawn(bound.run_until(std::future::pending()));
+    let mut silent = Vec::new();
+    for i in 0..8 {
+        silent.push(silent_h2_from(ip(20 + i / 2), addr).await);
+    }
+    let got = honest_health(ip(2), addr, Duration::from_secs(8)).await;
+    assert!(
+        got.is_some_and(|(status, took)| status == 200 && took < Duration::from_secs(5)),
+        "idle HTTP/2 connections that never acknowledge kept every slot: {got:?}"
+    );
+    for reader in silent {
+        tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("a silent HTTP/2 connection kept its slot")
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_quickstart_caps_connections_per_address_from_its_environment() {
     // SHIELDWALL_MAX_CONNECTIONS_PER_IP, and the trusted proxies the builder read from

@@ -1435,3 +1435,47 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Attack round 3, F1: under pressure, sockets still in their TLS handshake give their
+/// slots up after a second, like sockets that never finish a plain head — not at the
+/// handshake deadline. Four sockets that never send a byte fill a four-slot pool; the
+/// handshake deadline is a minute, so only the pressure rule lets an honest client in.
+#[tokio::test]
+async fn sockets_stuck_in_the_tls_handshake_give_way_under_pressure() {
+    let pki = Pki::new("handshake-pressure");
+    pki.issue("localhost");
+    let server = builder()
+        .health(shieldwall::health::Health::new())
+        .tls(Tls::files(pki.cert(), pki.key()))
+        .limits(
+            Limits::default()
+                .max_connections(4)
+                // Every client here is 127.0.0.1: let one address take the whole pool.
+                .max_connections_per_ip(8)
+                .tls_handshake_timeout(Duration::from_secs(60))
+                .header_read_timeout(Duration::from_secs(60)),
+        )
+        .server()
+        .unwrap();
+    let (addr, _) = start(server, false).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let t = Instant::now();
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        pki.https_client()
+            .get(format!("https://localhost:{}/health", addr.port()))
+            .send(),
+    )
+    .await;
+    let status = got.ok().and_then(Result::ok).map(|r| r.status().as_u16());
+    assert_eq!(
+        status,
+        Some(200),
+        "sockets that never began their TLS handshake kept every slot ({:?})",
+        t.elapsed()
+    );
+    drop(silent);
+}

@@ -676,9 +676,7 @@ async fn connection(
         Kind::Plain(t) => drive(TokioIo::new(stream), peer, t, shared, stop).await,
         Kind::Tls { acceptor, acme } => {
             let handshake = acceptor.accept(stream);
-            let tls = match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake)
-                .await
-            {
+            let tls = match handshake_deadline(shared, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(target: "shieldwall::server", %peer, error = %e, "TLS handshake failed");
@@ -695,6 +693,30 @@ async fn connection(
             }
             drive(TokioIo::new(tls), peer, Transport::Tls, shared, stop).await;
         }
+    }
+}
+
+/// Run a TLS handshake until it ends, or until its deadline: `tls_handshake_timeout`, or
+/// one second once nearly every slot is taken (as for a plain socket that never finishes
+/// a head), so sockets that never complete a handshake cannot hold the pool. `Err` on
+/// the deadline.
+async fn handshake_deadline<F: Future>(shared: &Shared, handshake: F) -> Result<F::Output, ()> {
+    let started = Instant::now();
+    let limit = shared.limits.tls_handshake_timeout;
+    let deadline = async {
+        let mut tick =
+            tokio::time::interval((PRESSURE_IDLE.min(limit) / 4).max(Duration::from_millis(10)));
+        loop {
+            tick.tick().await;
+            let spent = started.elapsed();
+            if spent >= limit || (spent >= PRESSURE_IDLE && shared.under_pressure()) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        done = handshake => Ok(done),
+        () = deadline => Err(()),
     }
 }
 
@@ -804,8 +826,17 @@ async fn drive<I>(
                                 // never completed its first head open until the grace.)
                                 return;
                             }
+                            // HTTP/2: a GOAWAY, and hyper waits for the PING it sends
+                            // with it to be acknowledged; a peer that never answers
+                            // keeps the slot until `closing`, so under pressure that is
+                            // a second away too.
                             conn.as_mut().graceful_shutdown();
-                            closing = Some(Instant::now() + l.header_read_timeout);
+                            let grace = if shared.under_pressure() {
+                                l.header_read_timeout.min(PRESSURE_IDLE)
+                            } else {
+                                l.header_read_timeout
+                            };
+                            closing = Some(Instant::now() + grace);
                         }
                     }
                 }
