@@ -657,6 +657,34 @@ async fn not_yet_valid_is_rejected() {
     app.attack(&valid(), &forged, Expect::InvalidToken).await;
 }
 
+/// Attack round 3, F4: a token "issued" in the future would outlive every revocation
+/// (a subject revocation ends the tokens issued at or before it, a state's epoch those
+/// issued before it began). Beyond the leeway it is refused, as is an `iat` that is not
+/// a number.
+#[tokio::test]
+async fn issued_in_the_future_is_rejected() {
+    let app = App::default().await;
+    for iat in [json!(now() + 120), json!(now() + 3600), json!("1700000000")] {
+        let forged = mint(
+            &header("HS256"),
+            &claims_with(|c| {
+                c.insert("iat".into(), iat.clone());
+            }),
+            &hmac(SECRET),
+        );
+        app.attack(&valid(), &forged, Expect::InvalidToken).await;
+    }
+    // Within the leeway (clock skew between issuer and verifier): accepted.
+    let token = mint(
+        &header("HS256"),
+        &claims_with(|c| {
+            c.insert("iat".into(), (now() + 2).into());
+        }),
+        &hmac(SECRET),
+    );
+    app.accepts(&token).await;
+}
+
 #[tokio::test]
 async fn missing_exp_is_rejected() {
     let app = App::default().await;

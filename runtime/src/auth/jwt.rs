@@ -18,8 +18,9 @@
 //! 3. `alg` is in that key's allowlist (so `none`, and HS256 signed with an RSA public key,
 //!    fail here), `typ` is an access-token type, `crit` names nothing unknown;
 //! 4. the signature verifies;
-//! 5. `exp` is present and numeric and not past (leeway 5 s by default), `nbf` is not in the
-//!    future, `iss` and `aud` match when configured (and are then required);
+//! 5. `exp` is present and numeric and not past (leeway 5 s by default), `nbf` and `iat`
+//!    (when present: numeric) are not in the future, `iss` and `aud` match when configured
+//!    (and are then required);
 //! 6. the claims contain no duplicate key, and do not mark the token as a refresh token.
 //!
 //! Claims follow the JWT access-token profile (RFC 9068): `sub`, `scope` as a
@@ -653,7 +654,7 @@ impl JwtVerifier {
         key_ref: KeyRef,
         now: u64,
     ) -> Result<Principal, Rejection> {
-        let p = decode(token, key)?;
+        let p = decode(token, key, now)?;
         if let Some(cache) = &self.cache {
             cache.insert(token, &p, key_ref, now);
         }
@@ -707,9 +708,18 @@ pub(crate) fn verifier_remote(v: &JwtVerifier) -> &RemoteKeys {
     v.remote.as_ref().expect("a remote key set")
 }
 
-fn decode(token: &str, key: &VerifierKey) -> Result<Principal, Rejection> {
+fn decode(token: &str, key: &VerifierKey, now: u64) -> Result<Principal, Rejection> {
     let data = jsonwebtoken::decode::<StrictClaims>(token, &key.key, &key.validation)
         .map_err(|_| Rejection::InvalidToken)?;
+    // A token issued in the future (beyond the clock-skew leeway) would outlive every
+    // revocation, which ends the tokens issued up to a point in time; `iat`, when present,
+    // must be a NumericDate that is not after now.
+    if let Some(iat) = data.claims.0.get("iat") {
+        let latest = now.saturating_add(key.validation.leeway) as f64;
+        if !iat.as_f64().is_some_and(|iat| iat <= latest) {
+            return Err(Rejection::InvalidToken);
+        }
+    }
     principal_from_claims(data.claims.0)
 }
 
