@@ -1321,6 +1321,28 @@ fn disguised_weak_values_are_refused_in_production() {
             "fa9beb99e4029ad5a6615399e7bbae21356086b3",
             "sha1(\"changeme\")",
         ),
+        // attack round 3
+        (
+            "6116487b-cda1-52c2-b5b5-c8022c45e263-6116487b",
+            "Directus example SECRET, padded",
+        ),
+        (
+            "09f26e402586e2faa8da4c98a35f1b20d6b033c6097befa8be3486a829587fe2f90a832bd3ff9d42710a4da095a2ce285b009f0c3730cd9b8e1af3eb84df6611",
+            "DigitalOcean Express JWT tutorial",
+        ),
+        (
+            "3EK6FD+o0+c7tzBNVfjpMkNDi2yARAAKzQlk8O2IKoxQu4nF7EdAh8s3TwpHwrdWT6R",
+            "Hasura docs key",
+        ),
+        (
+            "123e4567-e89b-12d3-a456-426614174000-123e4567",
+            "Wikipedia's example UUID",
+        ),
+        (
+            "Lorem ipsum dolor sit amet, consectetur adipiscing elit",
+            "filler text",
+        ),
+        ("$(openssl rand -base64 48)", "an unexpanded command"),
     ];
     let mut accepted = Vec::new();
     for (value, source) in secrets {

@@ -408,6 +408,15 @@ const PUBLISHED: &[&str] = &[
     // AWS documentation: the example access key id and secret access key
     "AKIAIOSFODNN7EXAMPLE",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    // Directus docs, the Docker Compose example's KEY and SECRET
+    "255d861b-5ea1-5996-9aa3-922530ec40b1",
+    "6116487b-cda1-52c2-b5b5-c8022c45e263",
+    // DigitalOcean, "How To Use JSON Web Tokens (JWTs) in Express.js": its TOKEN_SECRET
+    "09f26e402586e2faa8da4c98a35f1b20d6b033c6097befa8be3486a829587fe2f90a832bd3ff9d42710a4da095a2ce285b009f0c3730cd9b8e1af3eb84df6611",
+    // Hasura docs, HASURA_GRAPHQL_JWT_SECRET examples
+    "3EK6FD+o0+c7tzBNVfjpMkNDi2yARAAKzQlk8O2IKoxQu4nF7EdAh8s3TwpHwrdWT6R",
+    // Wikipedia's (and RFC-style tutorials') example UUID
+    "123e4567-e89b-12d3-a456-426614174000",
 ];
 
 /// Placeholder words: a value that is one of these (folded) is refused.
@@ -468,6 +477,9 @@ const PLACEHOLDER_CONTAINS: &[&str] = &[
     "atleast32char",
     "atleast32byte",
     "password",
+    // filler text, and an unexpanded shell command pasted as the value
+    "loremipsum",
+    "opensslrand",
     "passw0rd",
     "qwerty",
     "asdfgh",
