@@ -159,6 +159,8 @@ const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
 /// Under pressure (at most an eighth of `max_connections` free), a connection with nothing
 /// in flight for this long is closed.
 const PRESSURE_IDLE: Duration = Duration::from_secs(1);
+/// Under pressure, how long an idle HTTP/2 peer has to acknowledge the GOAWAY it was sent.
+const PRESSURE_GRACE: Duration = Duration::from_millis(250);
 
 /// Refusals over the per-address cap are logged at most this often (with their count).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -794,6 +796,10 @@ async fn drive<I>(
                 conn.as_mut().graceful_shutdown();
                 closing = Some(Instant::now() + l.shutdown_grace);
             }
+            // The end of a graceful close's grace, on time rather than at the next tick.
+            () = tokio::time::sleep_until(closing.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std)), if closing.is_some() => {
+                return;
+            }
             _ = ticker.tick() => {
                 activity.tick();
                 if stall.check(&activity) >= l.write_timeout {
@@ -829,10 +835,10 @@ async fn drive<I>(
                             // HTTP/2: a GOAWAY, and hyper waits for the PING it sends
                             // with it to be acknowledged; a peer that never answers
                             // keeps the slot until `closing`, so under pressure that is
-                            // a second away too.
+                            // a round trip's allowance away.
                             conn.as_mut().graceful_shutdown();
                             let grace = if shared.under_pressure() {
-                                l.header_read_timeout.min(PRESSURE_IDLE)
+                                l.header_read_timeout.min(PRESSURE_GRACE)
                             } else {
                                 l.header_read_timeout
                             };
