@@ -69,9 +69,11 @@
 //!
 //! **Under pressure**, when at most an eighth of `max_connections` is free, a connection
 //! with nothing in flight — a kept-alive HTTP/1.1 connection between requests, an idle
-//! HTTP/2 connection, a socket that has not sent a whole head — is closed after one second
-//! instead of `header_read_timeout` / `idle_timeout`, so clients waiting in the backlog get
-//! in. A response being sent is never idle.
+//! HTTP/2 connection, a socket that has not sent a whole head or finished its TLS
+//! handshake — is closed after one second instead of `header_read_timeout` /
+//! `idle_timeout` / `tls_handshake_timeout`, so clients waiting in the backlog get in. An
+//! idle HTTP/2 connection is sent a GOAWAY and closed 250 ms later if its peer has not
+//! acknowledged it (hyper waits for that acknowledgement). A response being sent is never idle.
 //!
 //! **What this does not stop.** Many addresses together (a botnet, or many IPv6 prefixes)
 //! can still fill `max_connections`; under pressure idle slots turn over within about a
