@@ -297,11 +297,14 @@ async fn idle_http2_connections_that_never_acknowledge_give_way_under_pressure()
         got.is_some_and(|(status, took)| status == 200 && took < Duration::from_secs(5)),
         "idle HTTP/2 connections that never acknowledge kept every slot: {got:?}"
     );
-    for reader in silent {
-        tokio::time::timeout(Duration::from_secs(5), reader)
-            .await
-            .expect("a silent HTTP/2 connection kept its slot")
-            .unwrap();
+    // Once enough slots are free the pressure is over, and the rest may stay open.
+    let t = Instant::now();
+    while !silent.iter().any(|reader| reader.is_finished()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no silent HTTP/2 connection was closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
