@@ -111,7 +111,14 @@ async fn app_with(issuer: TokenIssuer, jwt: Option<Jwt>) -> TestApp {
     }
     let router = sw
         .api_keys(keys.clone())
-        .tokens(TokenEndpoint::new(issuer, users()))
+        // The tests here log in at the same time on a 2-core CI machine, through the one
+        // process-wide Argon2 bound: a queue past the default 2 s deadline would be a 503
+        // (what `logins_do_not_stall_other_requests` in tests/accounts.rs is about), not
+        // what these tests check.
+        .tokens(
+            TokenEndpoint::new(issuer, users())
+                .passwords(Passwords::new().queue_deadline(Duration::from_secs(60))),
+        )
         .routes(routes![me, logout, revoke, reports, per_key, per_user])
         .build()
         .unwrap();
