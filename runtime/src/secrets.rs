@@ -535,7 +535,11 @@ fn known(value: &[u8]) -> Option<Weakness> {
     if published {
         return Some(Weakness::Published);
     }
-    if PLACEHOLDER_EXACT.iter().any(|p| *folded == p.as_bytes())
+    // A placeholder word is the whole value once separators and case are dropped — for
+    // text. Random bytes keep a few alphanumerics (a quarter of them) that may spell `key`
+    // or `dev` by chance, so the exact words apply only when most of the value is text.
+    let text = folded.len() * 2 >= value.len();
+    if (text && PLACEHOLDER_EXACT.iter().any(|p| *folded == p.as_bytes()))
         || PLACEHOLDER_CONTAINS
             .iter()
             .any(|p| contains(&folded, p.as_bytes()))
@@ -947,6 +951,14 @@ mod tests {
                 "{walk}"
             );
         }
+        // Raw random bytes whose few alphanumerics spell a placeholder word (here `yEK`,
+        // reversed: `key`) are not a placeholder (found by CI, run 2026-12-01).
+        let raw = [
+            134u8, 123, 185, 158, 121, 134, 24, 69, 128, 9, 46, 225, 13, 251, 255, 42, 166, 34,
+            151, 229, 235, 27, 136, 188, 14, 159, 75, 174, 93, 162, 1, 95,
+        ];
+        assert_eq!(weakness(&raw), None);
+        assert_eq!(weakness(b"K-e-Y"), Some(Weakness::Placeholder));
         // What `openssl rand` prints is never a walk.
         use base64::Engine as _;
         use rand::Rng as _;
