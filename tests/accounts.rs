@@ -81,10 +81,18 @@ fn cli(db: &Db, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `create-key` for `owner`; the key (printed once, on the last line).
+/// `create-key` for the service `owner`; the key (printed once, on the last line).
 fn create_key(db: &Db, owner: &str, scopes: &str) -> String {
-    let out = cli(db, &["create-key", "--owner", owner, "--scopes", scopes]);
-    out.lines().last().unwrap().trim().to_string()
+    key_from(db, &["create-key", "--owner", owner, "--scopes", scopes])
+}
+
+/// `create-key --user` for the user named `user` (owned by the account's id); the key.
+fn create_user_key(db: &Db, user: &str, scopes: &str) -> String {
+    key_from(db, &["create-key", "--user", user, "--scopes", scopes])
+}
+
+fn key_from(db: &Db, args: &[&str]) -> String {
+    cli(db, args).lines().last().unwrap().trim().to_string()
 }
 
 /// Start the server on 127.0.0.1:0 and wait until it listens.
@@ -189,15 +197,7 @@ async fn admin_revoke_ends_refresh_families_and_api_keys() {
     let base = app.base.as_str();
     register(base, "alice", PW).await;
     // a key of alice's (owned by her account's id)
-    let key = cli(
-        &db,
-        &["create-key", "--user", "alice", "--scopes", "reports:read"],
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .trim()
-    .to_string();
+    let key = create_user_key(&db, "alice", "reports:read");
     let (a1, r1) = login(base, "alice", PW, None).await;
     assert_eq!(me(base, &a1).await.status, 200);
     let reports = || {
@@ -933,15 +933,7 @@ async fn user_keys_follow_the_account_and_service_names_stay_apart() {
         .unwrap()
         .to_string();
     assert!(sub.starts_with("usr_") && sub.len() == 36, "{sub}");
-    let key = cli(
-        &db,
-        &["create-key", "--user", "dave", "--scopes", "reports:read"],
-    )
-    .lines()
-    .last()
-    .unwrap()
-    .trim()
-    .to_string();
+    let key = create_user_key(&db, "dave", "reports:read");
     let reports = || {
         client()
             .get(format!("{base}/reports"))
@@ -1030,18 +1022,8 @@ async fn keys_of_a_replaced_or_renumbered_account_are_refused() {
     let base = app.base.as_str();
     register(base, "bob", PW).await;
     register(base, "carol", PW).await;
-    let key_of = |user: &str| {
-        cli(
-            &db,
-            &["create-key", "--user", user, "--scopes", "reports:read"],
-        )
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string()
-    };
-    let (bob, carol) = (key_of("bob"), key_of("carol"));
+    let bob = create_user_key(&db, "bob", "reports:read");
+    let carol = create_user_key(&db, "carol", "reports:read");
     let reports = |key: &str| {
         send(
             client()
