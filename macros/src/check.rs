@@ -8,7 +8,7 @@ use syn::{FnArg, GenericArgument, ItemFn, LitStr, PathArguments, Type};
 use crate::parse::{AllowExpr, Args, RoleSpec, suggest};
 
 /// Whose budget a limit charges.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Per {
     User,
     Ip,
@@ -830,3 +830,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+#[path = "check_props.rs"]
+mod props;
