@@ -8,6 +8,7 @@ use proc_macro::TokenStream;
 mod check;
 mod expand;
 mod parse;
+mod units;
 
 /// Declare a secured axum route. See the `shieldwall` crate documentation for the keys.
 ///

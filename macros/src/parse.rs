@@ -9,6 +9,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Ident, LitBool, LitStr, Token, bracketed, parenthesized};
 
+pub(crate) use crate::units::suggest;
+
 /// The parsed attribute.
 pub(crate) struct Args {
     pub(crate) method: Ident,
@@ -480,44 +482,6 @@ impl syn::parse::Parse for AllowP {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         parse_allow(input).map(AllowP)
     }
-}
-
-/// The closest candidate: within one edit (a swap of two neighbours counts as one) for
-/// short words, two for words of six letters or more; or one that starts with `word` (3+).
-pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let max = if word.chars().count() >= 6 { 2 } else { 1 };
-    candidates
-        .iter()
-        .map(|c| (distance(word, c), *c))
-        .filter(|(d, c)| *d <= max || (word.len() >= 3 && c.starts_with(word)))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Optimal string alignment distance: Levenshtein plus transposition of neighbours.
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = v;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
