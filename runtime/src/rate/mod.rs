@@ -61,7 +61,7 @@ pub struct RateKey {
     pub ident: Ident,
 }
 
-/// A quota resolved to nanoseconds.
+/// A quota resolved to nanoseconds (whole microseconds, as the Redis store keeps them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     /// Nanoseconds between two admitted requests at the sustained rate.
@@ -80,7 +80,9 @@ impl Quota {
     pub fn new(count: u32, period_secs: u64, burst: u32) -> Self {
         let count = count.max(1);
         let period_nanos = period_secs.max(1).saturating_mul(1_000_000_000);
-        let emission = (period_nanos / u64::from(count)).max(1);
+        // Whole microseconds, rounded up: the Redis store counts in microseconds, and the
+        // two stores must decide alike (at most 1 µs per request stricter than exact).
+        let emission = (period_nanos / u64::from(count)).div_ceil(1_000).max(1) * 1_000;
         Self {
             emission,
             tolerance: emission.saturating_mul(u64::from(burst.max(1))),
@@ -258,6 +260,9 @@ pub fn gcra(tat: Option<u64>, quota: &Quota, now: u64) -> (Decision, Option<u64>
 fn ceil_secs(nanos: u64) -> u64 {
     nanos.div_ceil(1_000_000_000)
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

@@ -57,10 +57,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// GCRA, atomically, on Redis' clock. Times in microseconds (exact in a double until 2255).
 /// KEYS[1]: the bucket. ARGV[1]: emission interval, ARGV[2]: tolerance.
-/// Returns {allowed, remaining, reset_us}.
+/// Returns {allowed, remaining, reset_us}. ARGV[3], never sent by the store itself, is a
+/// test's clock: the property tests run this very script on a manual clock (`check_at`).
 const SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[3] then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
@@ -76,10 +82,16 @@ return {0, 0, ahead - tolerance}
 
 /// Give back one request: move the bucket's TAT back by one emission interval, atomically,
 /// on Redis' clock; a TAT that falls to now or earlier means a full budget (the key is
-/// deleted). KEYS[1]: the bucket. ARGV[1]: emission interval.
+/// deleted). KEYS[1]: the bucket. ARGV[1]: emission interval. ARGV[2]: a test's clock, as
+/// in [`SCRIPT`].
 const REFUND: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[2] then
+  now = tonumber(ARGV[2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil then return 0 end
 local back = tat - tonumber(ARGV[1])
@@ -316,7 +328,7 @@ impl RedisStore {
         key: &RateKey,
         quota: &Quota,
     ) -> Result<Decision, StoreError> {
-        let result = self.call(scope, key, quota).await;
+        let result = self.call(scope, key, quota, None).await;
         match &result {
             Ok(_) => {
                 if self.inner.down.swap(false, Ordering::Relaxed) {
@@ -351,11 +363,48 @@ impl RedisStore {
         key: &RateKey,
         quota: &Quota,
     ) -> Result<(), StoreError> {
+        self.refund_on(scope, key, quota, None).await
+    }
+
+    async fn refund_on(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+        now_us: Option<u64>,
+    ) -> Result<(), StoreError> {
         let emission_us = (quota.emission / 1_000).max(1);
         let script = redis::Script::new(REFUND);
         let mut inv = script.key(self.key(scope, key));
         inv.arg(emission_us);
+        if let Some(now) = now_us {
+            inv.arg(now);
+        }
         self.invoke::<i64>(inv).await.map(|_| ())
+    }
+
+    /// [`RedisStore::check`] with the script reading `now_us` instead of Redis' clock.
+    #[cfg(test)]
+    pub(crate) async fn check_at(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+        now_us: u64,
+    ) -> Result<Decision, StoreError> {
+        self.call(scope, key, quota, Some(now_us)).await
+    }
+
+    /// [`RedisStore::refund`] with the script reading `now_us` instead of Redis' clock.
+    #[cfg(test)]
+    pub(crate) async fn refund_at(
+        &self,
+        scope: &str,
+        key: &RateKey,
+        quota: &Quota,
+        now_us: u64,
+    ) -> Result<(), StoreError> {
+        self.refund_on(scope, key, quota, Some(now_us)).await
     }
 
     async fn call(
@@ -363,11 +412,15 @@ impl RedisStore {
         scope: &str,
         key: &RateKey,
         quota: &Quota,
+        now_us: Option<u64>,
     ) -> Result<Decision, StoreError> {
         let emission_us = (quota.emission / 1_000).max(1);
         let tolerance_us = quota.tolerance / 1_000;
         let mut invocation = self.inner.script.key(self.key(scope, key));
         invocation.arg(emission_us).arg(tolerance_us);
+        if let Some(now) = now_us {
+            invocation.arg(now);
+        }
         let (allowed, remaining, reset_us) = retrying!(self, |conn| {
             invocation.invoke_async::<(i64, i64, i64)>(conn).await
         })?;
