@@ -141,7 +141,7 @@ impl AllowedHosts {
     /// The common case without normalizing: `name` or `name:port` where `name` is already
     /// in normal form and equals an allowed name. Anything else (and every refusal) takes
     /// the full path.
-    fn allows_as_is(&self, raw: &str) -> bool {
+    pub(crate) fn allows_as_is(&self, raw: &str) -> bool {
         let (name, port) = match raw.split_once(':') {
             Some((n, p)) => (n, Some(p)),
             None => (raw, None),
@@ -158,7 +158,7 @@ impl AllowedHosts {
         }
     }
 
-    fn allows_normalized(&self, host: &str) -> bool {
+    pub(crate) fn allows_normalized(&self, host: &str) -> bool {
         match &self.rule {
             Rule::Any => true,
             Rule::Loopback => is_loopback(host),
@@ -295,7 +295,7 @@ fn host_only(s: &str) -> Option<Cow<'_, str>> {
 }
 
 /// `Host` value → normalized host without port. IPv6 literals keep their brackets.
-fn normalize(value: &str) -> Option<Cow<'_, str>> {
+pub(crate) fn normalize(value: &str) -> Option<Cow<'_, str>> {
     let value = value.trim();
     if value.starts_with('[') || value.bytes().filter(|b| *b == b':').count() > 1 {
         if let Ok(v6) = value.parse::<std::net::Ipv6Addr>() {

@@ -19,6 +19,9 @@ pub mod crypto;
 pub mod csrf;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hardening;
 pub mod headers;
 pub mod health;

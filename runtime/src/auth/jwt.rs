@@ -776,7 +776,7 @@ fn principal_from_claims(claims: Map<String, Value>) -> Result<Principal, Reject
 }
 
 /// Claims as a JSON object that refuses duplicate keys at every depth.
-struct StrictClaims(Map<String, Value>);
+pub(crate) struct StrictClaims(pub(crate) Map<String, Value>);
 
 impl<'de> Deserialize<'de> for StrictClaims {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
