@@ -289,3 +289,7 @@ mod tests {
         assert!(RoleTable::build(&self_loop, []).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "authz_props.rs"]
+mod props;
