@@ -143,8 +143,9 @@ proptest! {
     fn compiled_allow_agrees_with_the_reference(
         m in model(),
         // Acyclic by construction: edges only go from a lower to a higher index.
-        raw_edges in prop::collection::vec((0..ROLES.len(), 0..ROLES.len()), 0..8),
-        held in prop::collection::vec(prop_oneof![prop::sample::select(ROLES), Just("ghost"), Just("ADMIN")], 0..4),
+        raw_edges in prop::collection::vec((0..ROLES.len(), 0..ROLES.len()), 0..12),
+        // Mostly roles high in the hierarchy, so that implied roles (chains) are exercised.
+        held in prop::collection::vec(prop_oneof![3 => prop::sample::select(&ROLES[..2]), 2 => prop::sample::select(ROLES), 1 => Just("ghost"), 1 => Just("ADMIN")], 0..3),
         scopes in prop::collection::vec(prop::sample::select(SCOPES), 0..3),
         subject in prop::sample::select(SUBJECTS),
         // A path segment is never empty (axum would not route it).
@@ -154,7 +155,8 @@ proptest! {
     ) {
         let edges: Vec<(usize, usize)> = raw_edges
             .into_iter()
-            .filter(|(a, b)| a < b)
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (a.min(b), a.max(b)))
             .collect();
         let mut hierarchy = RoleHierarchy::new();
         for (a, b) in &edges {
@@ -179,6 +181,33 @@ proptest! {
         let want = reference(&m, &case);
         let got = compiled.eval(&principal, &parts, with_params.then_some(&raw));
         prop_assert_eq!(got, want, "{:?} for {} holding {:?} (hierarchy {:?})", m, subject, held, edges);
+    }
+
+    /// `role("r")` holds exactly when `r` is held or implied, for every role and every
+    /// acyclic hierarchy.
+    #[test]
+    fn role_masks_are_the_hierarchys_closure(
+        raw_edges in prop::collection::vec((0..ROLES.len(), 0..ROLES.len()), 0..12),
+        held in prop::collection::vec(prop_oneof![prop::sample::select(ROLES), Just("ghost")], 0..3),
+    ) {
+        let edges: Vec<(usize, usize)> = raw_edges
+            .into_iter()
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect();
+        let mut hierarchy = RoleHierarchy::new();
+        for (a, b) in &edges {
+            hierarchy = hierarchy.grant(ROLES[*a], [ROLES[*b]]);
+        }
+        let table = RoleTable::build(&hierarchy, ROLES.iter().copied()).expect("acyclic");
+        let held: Vec<String> = held.iter().map(|s| s.to_string()).collect();
+        let mask = table.mask(&held);
+        let refs: Vec<&str> = held.iter().map(String::as_str).collect();
+        let want = closure(&edges, &refs);
+        for r in ROLES {
+            prop_assert_eq!(mask & table.bit(r) != 0, want.contains(*r), "{} for {:?} under {:?}", r, held, edges);
+        }
+        prop_assert_eq!(table.bit("ghost"), 0, "a role no policy names has no bit");
     }
 
     #[test]
