@@ -39,5 +39,8 @@ pub mod static_files;
 pub mod tls;
 pub mod validate;
 
+#[cfg(test)]
+mod parser_props;
+
 #[doc(hidden)]
 pub mod __private;
