@@ -1088,3 +1088,7 @@ mod tests {
         assert!(bearer(&vec![b'a'; MAX_AUTHORIZATION_LEN + 1]).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "jwt_props.rs"]
+mod props;
