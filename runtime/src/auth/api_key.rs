@@ -87,6 +87,14 @@ pub trait ApiKeyStore: Send + Sync + 'static {
             "this ApiKeyStore does not implement revoke_owner".into(),
         ))
     }
+    /// Whether [`ApiKeyStore::find`] may wait (on a database, a file lock, the network).
+    /// Such lookups run on the blocking pool, so a store that waits — a SQLite file another
+    /// writer holds waits up to its busy timeout — holds a blocking thread, never one of
+    /// the runtime's workers, and requests without a key keep being served. `true` unless
+    /// the store only reads memory.
+    fn may_block(&self) -> bool {
+        true
+    }
 }
 
 /// Keys in memory (tests, single-process apps).
@@ -130,6 +138,9 @@ impl ApiKeyStore for MemoryKeyStore {
             n += 1;
         }
         Ok(n)
+    }
+    fn may_block(&self) -> bool {
+        false
     }
 }
 
@@ -408,37 +419,69 @@ impl ApiKeys {
 
     /// Authenticate a presented key.
     pub fn verify(&self, presented: &[u8]) -> Result<Principal, Rejection> {
-        if presented.len() > MAX_KEY_LEN {
-            return Err(Rejection::MalformedCredentials("The API key is malformed."));
-        }
-        let text = std::str::from_utf8(presented)
-            .map_err(|_| Rejection::MalformedCredentials("The API key is malformed."))?;
-        let (id, secret) = text
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .filter(|(id, s)| !id.is_empty() && !s.is_empty())
-            .ok_or(Rejection::InvalidToken)?;
-        let record = self.store.find(id).map_err(|e| {
-            tracing::error!(target: "shieldwall::auth", error = %e, "API key store failed");
-            Rejection::Unavailable
-        })?;
-        let presented_hash = sha256(secret.as_bytes());
-        let expected = record.as_ref().map_or([0u8; 32], |r| r.hash);
-        let matches: bool = presented_hash.ct_eq(&expected).into();
-        let Some(record) = record.filter(|_| matches) else {
-            return Err(Rejection::InvalidToken);
-        };
-        if record.revoked || record.expires_at.is_some_and(|e| unix_now() >= e) {
-            return Err(Rejection::InvalidToken);
-        }
-        Ok(Principal::from_parts(
-            record.owner,
-            Credential::ApiKey { id: record.id },
-            record.roles,
-            record.scopes,
-            None,
-        ))
+        let (id, secret) = parse(presented)?;
+        let record = self.store.find(id).map_err(store_failed)?;
+        check(record, secret)
     }
+
+    /// [`ApiKeys::verify`] for the request path: the store lookup runs on the blocking pool
+    /// when the store may wait ([`ApiKeyStore::may_block`]), so a locked database delays
+    /// the requests carrying keys and nothing else.
+    pub async fn verify_async(&self, presented: &[u8]) -> Result<Principal, Rejection> {
+        let (id, secret) = parse(presented)?;
+        let record = if self.store.may_block() {
+            let store = self.store.clone();
+            let id = id.to_owned();
+            tokio::task::spawn_blocking(move || store.find(&id))
+                .await
+                .map_err(|e| {
+                    tracing::error!(target: "shieldwall::auth", error = %e, "API key lookup failed");
+                    Rejection::Unavailable
+                })?
+        } else {
+            self.store.find(id)
+        }
+        .map_err(store_failed)?;
+        check(record, secret)
+    }
+}
+
+/// The id and secret of a presented key (`swk_<id>_<secret>`).
+fn parse(presented: &[u8]) -> Result<(&str, &str), Rejection> {
+    if presented.len() > MAX_KEY_LEN {
+        return Err(Rejection::MalformedCredentials("The API key is malformed."));
+    }
+    let text = std::str::from_utf8(presented)
+        .map_err(|_| Rejection::MalformedCredentials("The API key is malformed."))?;
+    text.strip_prefix(PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+        .filter(|(id, s)| !id.is_empty() && !s.is_empty())
+        .ok_or(Rejection::InvalidToken)
+}
+
+fn store_failed(e: KeyStoreError) -> Rejection {
+    tracing::error!(target: "shieldwall::auth", error = %e, "API key store failed");
+    Rejection::Unavailable
+}
+
+/// The principal of a key whose stored record is `record`, if `secret` is its secret.
+fn check(record: Option<ApiKeyRecord>, secret: &str) -> Result<Principal, Rejection> {
+    let presented_hash = sha256(secret.as_bytes());
+    let expected = record.as_ref().map_or([0u8; 32], |r| r.hash);
+    let matches: bool = presented_hash.ct_eq(&expected).into();
+    let Some(record) = record.filter(|_| matches) else {
+        return Err(Rejection::InvalidToken);
+    };
+    if record.revoked || record.expires_at.is_some_and(|e| unix_now() >= e) {
+        return Err(Rejection::InvalidToken);
+    }
+    Ok(Principal::from_parts(
+        record.owner,
+        Credential::ApiKey { id: record.id },
+        record.roles,
+        record.scopes,
+        None,
+    ))
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Authenticators {
             (Some(_), Some(_)) => Err(Rejection::MalformedCredentials(
                 "Send one credential: an API key or a bearer token, not both.",
             )),
-            (Some((keys, value)), None) => keys.verify(value.as_bytes()),
+            (Some((keys, value)), None) => keys.verify_async(value.as_bytes()).await,
             (None, Some(value)) => match jwt::bearer(value.as_bytes())? {
                 Some(raw) => match (&self.jwt, kind) {
                     (Some(v), AuthKind::Any | AuthKind::Jwt) => {

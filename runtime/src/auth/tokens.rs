@@ -699,6 +699,13 @@ impl TokenIssuer {
     pub async fn revoke_subject(&self, subject: &str) -> Result<(), RevokeError> {
         self.end_sessions(subject).await?;
         let keys = match self.api_keys.get() {
+            // A store that may wait (a locked database) waits on the blocking pool.
+            Some(keys) if keys.store().may_block() => {
+                let (keys, owner) = (keys.clone(), subject.to_owned());
+                tokio::task::spawn_blocking(move || keys.revoke_owner(&owner))
+                    .await
+                    .map_err(|e| KeyStoreError::Backend(e.to_string()))??
+            }
             Some(keys) => keys.revoke_owner(subject)?,
             None => 0,
         };
