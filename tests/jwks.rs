@@ -182,7 +182,7 @@ fn rsa_pem() -> &'static str {
     static PEM: OnceLock<String> = OnceLock::new();
     PEM.get_or_init(|| {
         use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)
+        rsa::PrivateKey::new(&mut rand::rng(), 2048)
             .expect("RSA keygen")
             .to_pkcs8_pem(LineEnding::LF)
             .expect("PKCS#8 PEM")

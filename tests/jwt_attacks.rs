@@ -155,8 +155,7 @@ mod support {
         static KEYS: OnceLock<KeyPair> = OnceLock::new();
         KEYS.get_or_init(|| {
             use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-            let private =
-                rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA keygen");
+            let private = rsa::PrivateKey::new(&mut rand::rng(), 2048).expect("RSA keygen");
             KeyPair {
                 private_pem: private
                     .to_pkcs8_pem(LineEnding::LF)
@@ -192,10 +191,9 @@ mod support {
 
     pub(crate) fn p384_keys() -> KeyPair {
         use p384::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-        use rand::Rng as _;
         let secret = loop {
             let mut bytes = [0u8; 48];
-            rand::thread_rng().fill(&mut bytes[..]);
+            rand::fill(&mut bytes[..]);
             if let Ok(k) = p384::SecretKey::from_slice(&bytes) {
                 break k;
             }

@@ -1371,7 +1371,7 @@ fn random_secrets_and_keys_are_accepted_in_production() {
     let mut refused = Vec::new();
     for i in 0..2000 {
         let mut b48 = [0u8; 48];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b48);
+        rand::fill(&mut b48[..]);
         let b32: [u8; 32] = rand::random();
         let b16: [u8; 16] = rand::random();
         for secret in [

@@ -88,7 +88,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
-use rand::RngCore;
+use rand::Rng as _;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, Zeroizing};
@@ -398,7 +400,8 @@ impl Keyring {
     pub fn generate_development() -> Self {
         DEVELOPMENT_KEYRING.store(true, Ordering::Release);
         let mut key = [0u8; KEY_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut key);
+        // The OS generator, panicking if it fails (as rand 0.8's `OsRng` did).
+        UnwrapErr(SysRng).fill_bytes(&mut key);
         let key = Secret::new(key);
         Self {
             keys: vec![("dev".to_owned(), key)],
@@ -468,7 +471,7 @@ impl Keyring {
     fn seal_bytes(&self, context: &str, plain: &[u8]) -> Result<String, CryptoError> {
         let kid = self.current_kid();
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        UnwrapErr(SysRng).fill_bytes(&mut nonce);
         let aad = aad(kid, context);
         let sealed = self
             .cipher(self.current)

@@ -961,13 +961,13 @@ mod tests {
         assert_eq!(weakness(b"K-e-Y"), Some(Weakness::Placeholder));
         // What `openssl rand` prints is never a walk.
         use base64::Engine as _;
-        use rand::Rng as _;
-        let mut rng = rand::thread_rng();
+        use rand::RngExt as _;
+        let mut rng = rand::rng();
         for _ in 0..5_000 {
-            let bytes: [u8; 32] = rng.r#gen();
+            let bytes: [u8; 32] = rng.random();
             let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
             let alnum: String = (0..32)
-                .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+                .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
                 .collect();
             for v in [b64.as_bytes(), alnum.as_bytes(), &bytes] {
                 assert_eq!(keyboard_walk(v), None, "{v:?}");
