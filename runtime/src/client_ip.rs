@@ -160,16 +160,17 @@ impl TrustedProxies {
             ForwardedHeader::Forwarded => &header::FORWARDED,
         };
         // Later header lines were appended later: walk lines and entries from the right.
-        let lines: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        // Entries are split as bytes: a client's non-ASCII bytes make its own entry
+        // unreadable, never the address a proxy appended to the same line.
+        let lines: Vec<&[u8]> = headers.get_all(name).iter().map(|v| v.as_bytes()).collect();
         for line in lines.iter().rev() {
-            for entry in line.rsplit(',') {
+            for entry in line.rsplit(|b| *b == b',') {
+                let entry = std::str::from_utf8(entry).ok();
                 let hop = match self.header {
-                    ForwardedHeader::XForwardedFor => parse_node(entry),
-                    ForwardedHeader::Forwarded => forwarded_for(entry).and_then(parse_node),
+                    ForwardedHeader::XForwardedFor => entry.and_then(parse_node),
+                    ForwardedHeader::Forwarded => {
+                        entry.and_then(forwarded_for).and_then(parse_node)
+                    }
                 };
                 let Some(hop) = hop else {
                     // An entry a trusted proxy did not write sensibly: stop at the last
@@ -400,6 +401,31 @@ mod tests {
         // with Forwarded configured, X-Forwarded-For is ignored
         let h = headers("x-forwarded-for", &["6.6.6.6"]);
         assert_eq!(t.client(ip("127.0.0.1"), &h), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_non_text_entry_does_not_hide_what_the_proxy_appended() {
+        // nginx's `$proxy_add_x_forwarded_for` appends the peer to the client's own value on
+        // one line; a byte that is not visible ASCII in the client's part must not make the
+        // whole line unreadable (found by fuzz/fuzz_targets/forwarded.rs).
+        let raw = |name: &str, v: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+            h
+        };
+        let xff = TrustedProxies::parse(["10.0.0.0/8"]).unwrap();
+        let fwd = xff.clone().header(ForwardedHeader::Forwarded);
+        let proxy = ip("10.0.0.2");
+        let h = raw("x-forwarded-for", b"1.2.3.4\xff, 198.51.100.7");
+        assert_eq!(xff.client(proxy, &h), ip("198.51.100.7"));
+        let h = raw("forwarded", b"for=1.2.3.4\xff, for=198.51.100.7");
+        assert_eq!(fwd.client(proxy, &h), ip("198.51.100.7"));
+        // Behind a trusted hop, such an entry is one nobody vouches for: stop there.
+        let h = raw("x-forwarded-for", b"6.6.6.6, \xff, 10.0.0.7");
+        assert_eq!(xff.client(proxy, &h), ip("10.0.0.7"));
     }
 
     #[test]
