@@ -268,6 +268,11 @@ fn normalize_origin(origin: &str) -> Result<String, CorsError> {
             "an origin has no path or query: write `https://host[:port]`",
         ));
     }
+    // `http` reads a port it cannot parse as no port: `:99999` would become the default.
+    let port_text = authority.as_str()[authority.host().len()..].trim_start_matches(':');
+    if !port_text.is_empty() && authority.port_u16().is_none() {
+        return Err(bad("the port is not a number from 0 to 65535"));
+    }
     let host = authority.host().to_ascii_lowercase();
     let default_port = if scheme == "https" { 443 } else { 80 };
     Ok(match authority.port_u16() {
@@ -325,6 +330,18 @@ mod tests {
             "https://*.example.com",
             "file:///etc/passwd",
         ] {
+            assert!(
+                matches!(
+                    Cors::origins([bad]).validate(),
+                    Err(CorsError::NotAbsolute { .. })
+                ),
+                "{bad}"
+            );
+        }
+        // A port that is not a number from 0 to 65535 is a mistake, not the default port
+        // (found by fuzz/fuzz_targets/origin.rs: `:99999` was dropped, trusting
+        // `https://example.com` itself).
+        for bad in ["https://example.com:99999", "http://[::1]:65536"] {
             assert!(
                 matches!(
                     Cors::origins([bad]).validate(),
