@@ -237,7 +237,16 @@ impl std::fmt::Debug for Backend {
 #[inline]
 pub fn gcra(tat: Option<u64>, quota: &Quota, now: u64) -> (Decision, Option<u64>) {
     let tat = tat.unwrap_or(now).max(now);
-    let new_tat = tat + quota.emission;
+    // Only a burst spanning centuries (its tolerance saturated at u64::MAX) runs the TAT
+    // this far: refuse, rather than wrap around to an empty bucket.
+    let Some(new_tat) = tat.checked_add(quota.emission) else {
+        let decision = Decision {
+            allowed: false,
+            remaining: 0,
+            reset_secs: ceil_secs(quota.emission).max(1),
+        };
+        return (decision, None);
+    };
     let ahead = new_tat - now;
     if ahead <= quota.tolerance {
         let remaining = (quota.tolerance - ahead) / quota.emission;
@@ -299,6 +308,24 @@ mod tests {
         let mut tat = None;
         assert_eq!(run(&q, &mut tat, 59 * S, 5), 5);
         assert_eq!(run(&q, &mut tat, 61 * S, 5), 0);
+    }
+
+    #[test]
+    fn a_burst_beyond_u64_nanoseconds_never_wraps_to_a_fresh_bucket() {
+        // 1 per 366 days, burst 4294967295: emission × burst saturates the tolerance, and
+        // the TAT ran past u64::MAX after 583 admissions (found by fuzz/fuzz_targets/rate.rs:
+        // an overflow panic with overflow checks, a wrapped TAT — a fresh bucket, admitting
+        // without end — without).
+        let q = Quota::new(1, 366 * 86_400, u32::MAX);
+        assert_eq!(q.tolerance, u64::MAX);
+        for now in [1, 1_000 * S] {
+            let mut tat = None;
+            let admitted = run(&q, &mut tat, now, 2_000);
+            assert!(admitted > 500 && admitted < 600, "{admitted}");
+            let (d, t) = gcra(tat, &q, now);
+            assert!(!d.allowed && t.is_none());
+            assert!(d.reset_secs >= 1);
+        }
     }
 
     #[test]
