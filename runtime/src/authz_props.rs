@@ -123,15 +123,23 @@ fn routed(id: &str, org: &str) -> (Parts, RawPathParams) {
             }
         }),
     );
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let uri = format!("/r/{}/{}", enc(id), enc(org));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+        let req = axum::http::Request::get(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
         let res = app.oneshot(req).await.unwrap();
         assert_eq!(res.status(), 200);
         let mut parts = seen.lock().unwrap().take().expect("the route ran");
-        let params = RawPathParams::from_request_parts(&mut parts, &()).await.expect("params");
+        let params = RawPathParams::from_request_parts(&mut parts, &())
+            .await
+            .expect("params");
         (parts, params)
     })
 }

@@ -293,7 +293,7 @@ mod redis {
                 prop_oneof![
                     6 => (0usize..3, 0usize..2).prop_map(|(key, quota)| Op::Check { key, quota }),
                     1 => (0usize..3, 0usize..2).prop_map(|(key, quota)| Op::Refund { key, quota }),
-                    3 => prop_oneof![0u64..1_000, 0u64..20_000_000, 0u64..7200_000_000]
+                    3 => prop_oneof![0u64..1_000, 0u64..20_000_000, 0u64..7_200_000_000]
                         .prop_map(|us| Op::Step(us * 1_000)),
                 ],
                 1..80,
