@@ -256,7 +256,12 @@ fn parse_pattern(raw: &str) -> Result<Pattern, HostsError> {
         ));
     }
     let h = normalize(raw).ok_or_else(|| invalid("not a valid host name or IP address"))?;
-    if host_only(raw).is_none_or(|bare| bare != h) && !raw.starts_with('[') {
+    let port = if raw.starts_with('[') {
+        !raw.ends_with(']')
+    } else {
+        host_only(raw).is_none_or(|bare| bare != h)
+    };
+    if port {
         return Err(invalid("write the host without a port"));
     }
     Ok(Pattern::Exact(h.into_owned()))
@@ -402,6 +407,10 @@ mod tests {
             "a.*.example.com",
             "ex ample.com",
             "example.com:443",
+            // An IPv6 address with a port is refused like a name with one (it was accepted,
+            // its port silently ignored; found by fuzz/fuzz_targets/host.rs).
+            "[::1]:443",
+            "[2001:db8::1]:",
             "*",
         ] {
             let r = AllowedHosts::parse(bad);
