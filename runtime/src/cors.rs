@@ -268,9 +268,18 @@ fn normalize_origin(origin: &str) -> Result<String, CorsError> {
             "an origin has no path or query: write `https://host[:port]`",
         ));
     }
-    // `http` reads a port it cannot parse as no port: `:99999` would become the default.
-    let port_text = authority.as_str()[authority.host().len()..].trim_start_matches(':');
-    if !port_text.is_empty() && authority.port_u16().is_none() {
+    // `http` reads a port it cannot parse as no port (`:99999` would become the default
+    // port) and `http://:80` as an empty host.
+    if authority.host().is_empty() {
+        return Err(bad("no host"));
+    }
+    let port_ok = match authority.as_str()[authority.host().len()..].strip_prefix(':') {
+        None => true,
+        Some(p) => {
+            p.is_empty() || (p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+        }
+    };
+    if !port_ok {
         return Err(bad("the port is not a number from 0 to 65535"));
     }
     let host = authority.host().to_ascii_lowercase();
@@ -341,7 +350,13 @@ mod tests {
         // A port that is not a number from 0 to 65535 is a mistake, not the default port
         // (found by fuzz/fuzz_targets/origin.rs: `:99999` was dropped, trusting
         // `https://example.com` itself).
-        for bad in ["https://example.com:99999", "http://[::1]:65536"] {
+        // Nor is an origin without a host (`http://:80` normalized to `http://`).
+        for bad in [
+            "https://example.com:99999",
+            "http://[::1]:65536",
+            "http://:80",
+            "http://:[a:b::]:80",
+        ] {
             assert!(
                 matches!(
                     Cors::origins([bad]).validate(),
