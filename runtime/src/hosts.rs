@@ -301,7 +301,7 @@ fn host_only(s: &str) -> Option<Cow<'_, str>> {
 
 /// `Host` value → normalized host without port. IPv6 literals keep their brackets.
 pub(crate) fn normalize(value: &str) -> Option<Cow<'_, str>> {
-    let value = value.trim();
+    let value = value.trim_ascii();
     if value.starts_with('[') || value.bytes().filter(|b| *b == b':').count() > 1 {
         if let Ok(v6) = value.parse::<std::net::Ipv6Addr>() {
             return Some(Cow::Owned(format!("[{v6}]")));
@@ -391,6 +391,11 @@ mod tests {
         assert!(!h.allows("api.example.com:notaport"));
         assert!(!h.allows("api.example.com@evil.example"));
         assert!(!h.allows(""));
+        // Only ASCII whitespace is trimmed, as HTTP does (U+0085 was trimmed; found by
+        // fuzz/fuzz_targets/host.rs).
+        assert!(!h.allows("\u{85}api.example.com"));
+        assert!(!h.allows("api.example.com\u{a0}"));
+        assert!(h.allows(" api.example.com\t"));
         assert!(
             h.check(&parts(None, "/")).is_err(),
             "a listed app needs a host"
