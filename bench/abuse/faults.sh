@@ -13,8 +13,8 @@ here=bench/abuse
 build=1
 if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi
 if [ $build = 1 ]; then
-  echo "== build (cargo build --all-features --example quickstart --example accounts)"
-  cargo build --all-features --example quickstart --example accounts
+  echo "== build (cargo build --workspace --all-features --example quickstart --example accounts)"
+  cargo build --workspace --all-features --example quickstart --example accounts
 fi
 bin=$PWD/target/debug/examples
 

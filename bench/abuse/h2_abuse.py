@@ -28,6 +28,8 @@ import hpack  # noqa: E402
 
 WRITE_TIMEOUT = float(os.environ.get("ABUSE_WRITE_TIMEOUT_SECS", "5"))
 REQUEST_TIMEOUT = float(os.environ.get("ABUSE_REQUEST_TIMEOUT_SECS", "5"))
+# Floods: the server's CPU per MiB of attack traffic (debug build; about 0.1-0.25 measured).
+CPU_PER_MIB = 0.5
 
 
 def drain(s):
@@ -96,15 +98,18 @@ def rapid_reset(t, r):
     block = request_block("/me", token=t.token("rapid-reset"))
     cancel = struct.pack(">I", 8)
 
+    pair = len(frame(HEADERS, END_STREAM | END_HEADERS, 1, block) + frame(RST_STREAM, 0, 1, cancel))
+
     def batch(sid):
         pairs = 50
         b = b"".join(frame(HEADERS, END_STREAM | END_HEADERS, s, block) + frame(RST_STREAM, 0, s, cancel)
                      for s in range(sid, sid + 2 * pairs, 2))
         return b, pairs, sid + 2 * pairs
 
-    with Watch(t, r, Bounds(cpu_s=8.0)):
+    with Watch(t, r, Bounds(cpu_per_mib=CPU_PER_MIB)) as w:
         res = run_for(5, 4, lambda i, dl: flood(t, dl, ATTACKERS[i], batch, 1_000_000))
-    conns = [c for x in res if isinstance(x, list) for c in x]
+        conns = [c for x in res if isinstance(x, list) for c in x]
+        w.attack_bytes = sum(c[0] for c in conns) * pair
     errors = [x for x in res if isinstance(x, Exception)]
     streams = sum(c[0] for c in conns)
     codes = sorted({code for c in conns for code in c[2]})
@@ -152,11 +157,12 @@ def continuation_flood(t, r):
             out.append((sent, closed, time.monotonic() - t0))
         return out
 
-    with Watch(t, r, Bounds(cpu_s=6.4)):
+    with Watch(t, r, Bounds(cpu_per_mib=CPU_PER_MIB)) as w:
         res = run_for(4, 4, attack)
-    for x in res:
-        if isinstance(x, list):
-            per_conn += x
+        for x in res:
+            if isinstance(x, list):
+                per_conn += x
+        w.attack_bytes = sum(c[0] for c in per_conn)
     closed = [c for c in per_conn if c[1]]
     biggest = max((c[0] for c in per_conn), default=0)
     slowest = max((c[2] for c in closed), default=0)
@@ -206,9 +212,10 @@ def control_flood(t, r, batch, what):
             out.append((sent, closed, stalled))
         return out
 
-    with Watch(t, r, Bounds(cpu_s=6.4)):
+    with Watch(t, r, Bounds(cpu_per_mib=CPU_PER_MIB)) as w:
         res = run_for(4, 4, attack)
-    conns = [c for x in res if isinstance(x, list) for c in x]
+        conns = [c for x in res if isinstance(x, list) for c in x]
+        w.attack_bytes = sum(c[0] for c in conns)
     frames = sum(c[0] for c in conns) // 17
     biggest = max((c[0] for c in conns), default=0)
     r.info(f"{frames} {what} frames on {len(conns)} connections; most on one connection "

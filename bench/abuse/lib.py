@@ -328,8 +328,12 @@ def percentile(xs, p):
 class Bounds:
     """What a scenario must stay under while it runs."""
 
-    def __init__(self, cpu_s, rss_mib=64, p99_ms=500, settle_cpu_s=0.5):
+    def __init__(self, cpu_s=None, cpu_per_mib=None, rss_mib=64, p99_ms=500, settle_cpu_s=0.5):
+        # Slow attacks: total server CPU seconds. Floods, whose cost follows what the
+        # attacker sends: server CPU seconds per MiB the attacker wrote (Watch.attack_bytes),
+        # which an amplification (much work for few bytes) would blow.
         self.cpu_s = cpu_s
+        self.cpu_per_mib = cpu_per_mib
         self.rss_mib = rss_mib
         self.p99_ms = p99_ms
         # At least two honest answers per second of attack: the honest client keeps
@@ -365,6 +369,7 @@ class Watch:
         self.b = bounds
         self.honest = Honest(target)
         self.peak = 0.0
+        self.attack_bytes = 0
         self._stop = threading.Event()
 
     def _sample(self):
@@ -402,8 +407,15 @@ class Watch:
         growth = self.peak - self.rss0
         r.check(growth < b.rss_mib, f"RSS growth < {b.rss_mib} MiB",
                 f"{self.rss0:.1f} -> peak {self.peak:.1f} MiB (+{growth:.1f})")
-        r.check(cpu < b.cpu_s, f"server CPU < {b.cpu_s} s during the {self.wall:.1f} s attack",
-                f"{cpu:.2f} s")
+        if b.cpu_s is not None:
+            r.check(cpu < b.cpu_s, f"server CPU < {b.cpu_s} s during the {self.wall:.1f} s attack",
+                    f"{cpu:.2f} s")
+        if b.cpu_per_mib is not None:
+            mib = self.attack_bytes / (1 << 20)
+            per = cpu / mib if mib else float("inf")
+            r.check(mib > 0 and per < b.cpu_per_mib,
+                    f"server CPU < {b.cpu_per_mib} s per MiB the attacker sent",
+                    f"{cpu:.2f} s for {mib:.1f} MiB in {self.wall:.1f} s: {per:.3f} s/MiB")
         ok = [x for x in samples if x[1] == 200]
         bad = [x for x in samples if x[1] != 200]
         lat = [x[2] * 1000 for x in samples]

@@ -5,11 +5,12 @@
 #   bench/abuse/run.sh h2 h1           # only these groups: h2, h1, faults
 #   bench/abuse/run.sh h2:rapid_reset  # one scenario of a group
 #
-# Builds the quickstart in the debug profile (the build `cargo test` makes, so CI reuses
-# it), starts its own redis-server on a free port and the quickstart on 127.0.0.1 with it
-# as the rate store, runs each scenario under a hard timeout, stops both on exit, and
-# exits non-zero if any scenario failed. Needs python3 with the `h2` package (hpack);
-# h2load (nghttp2-client) is used when installed.
+# Builds the examples in the debug profile with the features `cargo test --workspace
+# --all-features` uses (so after CI's tests the build is a no-op), starts its own
+# redis-server on a free port and the quickstart on 127.0.0.1 with it as the rate store,
+# runs each scenario under a hard timeout, stops both on exit, and exits non-zero if any
+# scenario failed. Needs python3 with the `h2` package (hpack); h2load (nghttp2-client)
+# is used when installed. bench/abuse/README.md says what each scenario checks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=bench/abuse
@@ -27,8 +28,8 @@ want() { # want GROUP -> the scenarios of GROUP asked for ("" = all), or exit 1 
 }
 
 t_start=$(date +%s.%N)
-echo "== build (cargo build --all-features --example quickstart --example accounts)"
-cargo build --all-features --example quickstart --example accounts
+echo "== build (cargo build --workspace --all-features --example quickstart --example accounts)"
+cargo build --workspace --all-features --example quickstart --example accounts
 bin=target/debug/examples
 
 run_dir=$(mktemp -d /tmp/shieldwall-abuse.XXXXXX)
