@@ -417,6 +417,13 @@ impl Finish {
     pub(crate) async fn refund(&mut self, charge: Charge) {
         let rt = &self.route.runtime;
         let now = rt.clock.now_nanos();
+        if !charge.local
+            && self.route.on_outage == OnOutage::LocalFallback
+            && !matches!(rt.backend, Backend::Memory)
+        {
+            // The local mirror of a shared charge (see `charge`) gives it back too.
+            rt.store.refund(&charge.key, &charge.quota, now);
+        }
         let given_back = if charge.local {
             rt.store.refund(&charge.key, &charge.quota, now);
             Ok(())
@@ -483,7 +490,18 @@ impl Finish {
             }
         };
         let (d, local) = match shared {
-            Ok(d) => (d, false),
+            Ok(d) => {
+                // The instance's own store mirrors what the shared one admitted through it,
+                // so that a fallback during an outage starts from that, not from a whole
+                // budget (else an instance admits the quota twice as the store goes down).
+                if d.allowed
+                    && self.route.on_outage == OnOutage::LocalFallback
+                    && !matches!(rt.backend, Backend::Memory)
+                {
+                    rt.store.check(&key, &limit.quota, rt.clock.now_nanos());
+                }
+                (d, false)
+            }
             Err(_) => match self.route.on_outage {
                 OnOutage::FailClosed => return Err(self.reject(Rejection::Unavailable)),
                 OnOutage::LocalFallback => (
