@@ -145,6 +145,24 @@ fn open_db() -> Result<Db, Box<dyn std::error::Error>> {
     Ok(Arc::new(Mutex::new(conn)))
 }
 
+/// Run `f` on the database off the async workers. SQLite waits (up to its busy timeout)
+/// while another connection holds the file — a backup, a migration, a long write — and a
+/// worker waiting there would serve no one else: every route, `/health` included, would
+/// stall with it (`bench/abuse/faults.sh sqlite_locked`).
+async fn on_db<T, F>(db: &Db, f: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection) -> T + Send + 'static,
+{
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = db.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// The API keys, with one more rule: a user's key (owned by a `usr_…` id) is refused once
 /// no account has that id, however the row went (deleted, replaced or renumbered by hand).
 struct AccountKeys {
@@ -183,8 +201,22 @@ struct SqliteUsers(Db);
 
 impl SqliteUsers {
     /// The user whose `column` (`username` or `id`) is `value`.
-    fn user_where(&self, column: &str, value: &str) -> Result<Option<UserRecord>, String> {
-        let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    async fn user_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, String> {
+        let value = value.to_string();
+        on_db(&self.0, move |conn| user_where(conn, column, &value)).await?
+    }
+}
+
+fn user_where(
+    conn: &rusqlite::Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<UserRecord>, String> {
+    {
         conn.query_row(
             &format!(
                 "SELECT id, password_hash, roles, scopes, security_stamp FROM users WHERE {column} = ?1"
@@ -219,7 +251,7 @@ impl SqliteUsers {
 
 impl UserStore for SqliteUsers {
     fn find<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
-        Box::pin(async move { self.user_where("username", username) })
+        Box::pin(self.user_where("username", username))
     }
 
     /// Tokens name the account's id.
@@ -227,7 +259,7 @@ impl UserStore for SqliteUsers {
         &'a self,
         subject: &'a str,
     ) -> BoxFuture<'a, Result<Option<UserRecord>, String>> {
-        Box::pin(async move { self.user_where("id", subject) })
+        Box::pin(self.user_where("id", subject))
     }
 
     fn set_password<'a>(
@@ -236,27 +268,34 @@ impl UserStore for SqliteUsers {
         password_hash: &'a str,
         security_stamp: &'a str,
     ) -> BoxFuture<'a, Result<bool, String>> {
+        let args = [password_hash, security_stamp, subject].map(str::to_string);
         Box::pin(async move {
-            let conn = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            conn.execute(
-                "UPDATE users SET password_hash = ?1, security_stamp = ?2 WHERE id = ?3",
-                [password_hash, security_stamp, subject],
-            )
-            .map(|n| n == 1)
-            .map_err(|e| e.to_string())
+            on_db(&self.0, move |conn| {
+                conn.execute(
+                    "UPDATE users SET password_hash = ?1, security_stamp = ?2 WHERE id = ?3",
+                    args,
+                )
+                .map(|n| n == 1)
+                .map_err(|e| e.to_string())
+            })
+            .await?
         })
     }
 }
 
 /// The id (token subject) of the user with this name.
-fn user_id(db: &Db, username: &str) -> rusqlite::Result<Option<String>> {
-    let conn = db.lock().unwrap_or_else(|e| e.into_inner());
-    conn.query_row(
-        "SELECT id FROM users WHERE username = ?1",
-        [username],
-        |r| r.get(0),
-    )
-    .optional()
+async fn user_id(db: &Db, username: &str) -> Result<Option<String>, String> {
+    let username = username.to_string();
+    on_db(db, move |conn| {
+        conn.query_row(
+            "SELECT id FROM users WHERE username = ?1",
+            [username],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())
+    })
+    .await?
 }
 
 async fn insert_user(
@@ -272,23 +311,25 @@ async fn insert_user(
         .hash_async(password)
         .await
         .map_err(|e| e.to_string())?;
-    let conn = db.lock().unwrap_or_else(|e| e.into_inner());
-    let n = conn
-        .execute(
+    let row = (
+        username.to_string(),
+        hash,
+        serde_json::to_string(roles).map_err(|e| e.to_string())?,
+        serde_json::to_string(scopes).map_err(|e| e.to_string())?,
+        recovery_email.map(|e| e.as_str().to_string()),
+        // Every account gets its own: one re-created under an old name is another.
+        new_security_stamp(),
+    );
+    let n = on_db(db, move |conn| {
+        conn.execute(
             &format!(
                 "INSERT OR IGNORE INTO users (username, password_hash, roles, scopes, recovery_email, security_stamp, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NEW_USER_ID})"
             ),
-            rusqlite::params![
-                username,
-                hash,
-                serde_json::to_string(roles).map_err(|e| e.to_string())?,
-                serde_json::to_string(scopes).map_err(|e| e.to_string())?,
-                recovery_email.map(Encrypted::as_str),
-                // Every account gets its own: one re-created under an old name is another.
-                new_security_stamp(),
-            ],
+            rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5],
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+    })
+    .await??;
     Ok(n == 1)
 }
 
@@ -362,19 +403,22 @@ async fn register(
 /// whatever has been registered under its name since.
 #[secure(get "/me", auth = "jwt")]
 async fn me(State(app): State<App>, user: Principal) -> Result<Json<serde_json::Value>, Problem> {
-    let row: Option<(String, Option<String>)> = {
-        let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
+    let id = user.subject().to_string();
+    let row: Option<(String, Option<String>)> = on_db(&app.db, move |conn| {
         conn.query_row(
             "SELECT username, recovery_email FROM users WHERE id = ?1",
-            [user.subject()],
+            [id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the user failed");
-            Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
-        })?
-    };
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .and_then(|r| r)
+    .map_err(|e| {
+        tracing::error!(error = %e, "reading the user failed");
+        Problem::from_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+    })?;
     let Some((username, stored)) = row else {
         // The account is gone: the token is as good as revoked.
         return Err(shieldwall::Rejection::InvalidToken.into_problem("api"));
@@ -455,14 +499,16 @@ async fn change_password(
 /// Admins only.
 #[secure(get "/admin/users", role = "admin")]
 async fn list_users(State(app): State<App>) -> Json<Vec<String>> {
-    let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
-    let names = conn
-        .prepare("SELECT username FROM users ORDER BY username")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .unwrap_or_default();
+    let names = on_db(&app.db, |conn| {
+        conn.prepare("SELECT username FROM users ORDER BY username")
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
     Json(names)
 }
 
@@ -475,6 +521,7 @@ async fn revoke_user(
 ) -> Result<axum::http::StatusCode, Problem> {
     use axum::http::StatusCode;
     let id = user_id(&app.db, &username)
+        .await
         .map_err(|e| {
             tracing::error!(error = %e, "reading the user failed");
             Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR)
@@ -494,15 +541,17 @@ async fn delete_user(
     Path(username): Path<String>,
 ) -> Result<axum::http::StatusCode, Problem> {
     use axum::http::StatusCode;
-    let deleted: rusqlite::Result<Option<String>> = {
-        let conn = app.db.lock().unwrap_or_else(|e| e.into_inner());
+    let deleted: Result<Option<String>, String> = on_db(&app.db, move |conn| {
         conn.query_row(
             "DELETE FROM users WHERE username = ?1 RETURNING id",
             [&username],
             |r| r.get(0),
         )
         .optional()
-    };
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .and_then(|r| r);
     let id = match deleted {
         Ok(Some(id)) => id,
         Ok(None) => return Err(Problem::from_status(StatusCode::NOT_FOUND)),
@@ -570,7 +619,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // A user's key is owned by the user's id; a service's by its name, which may not
             // look like a user's id: the two can never be confused.
             let owner = match (arg(&args, "--user"), arg(&args, "--owner")) {
-                (Some(username), None) => user_id(&db, &username)?
+                (Some(username), None) => user_id(&db, &username)
+                    .await?
                     .ok_or_else(|| format!("--user {username:?}: no such user"))?,
                 (None, Some(service)) if service.is_empty() => {
                     return Err("--owner needs a service name".into());
