@@ -232,7 +232,7 @@ impl TokenState {
                 r.query::<Option<String>>(cmd).await?
             }
         };
-        Ok(value.and_then(|v| v.parse().ok()))
+        value.as_deref().map(parse_marker).transpose()
     }
 
     /// The Unix second this state began: every token issued in it or before is refused
@@ -291,7 +291,11 @@ impl TokenState {
                 (epoch, values.get(1).cloned().flatten())
             }
         };
-        let revoked = revoked.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let revoked = revoked
+            .as_deref()
+            .map(parse_marker)
+            .transpose()?
+            .unwrap_or(0);
         Ok(epoch.max(revoked))
     }
 
@@ -346,7 +350,8 @@ impl TokenState {
         let revoked_subject = values
             .get(2)
             .and_then(|v| v.as_deref())
-            .and_then(|v| v.parse::<u64>().ok())
+            .map(parse_marker)
+            .transpose()?
             .is_some_and(|at| iat <= at);
         Ok(revoked_jti_or_fam || revoked_subject)
     }
@@ -426,6 +431,15 @@ impl TokenState {
 }
 
 /// An epoch as stored; anything else is a store fault (refuse rather than guess).
+/// A subject's revocation marker: the Unix second of the revocation. Anything else (a store
+/// edited by hand, another writer) fails closed: it must never read as "not revoked".
+fn parse_marker(v: &str) -> Result<u64, StoreError> {
+    v.parse().map_err(|_| {
+        tracing::error!(target: "shieldwall::auth", value = v, "a subject's revocation marker is not a number of seconds");
+        StoreError::Unavailable
+    })
+}
+
 fn parse_epoch(v: &str) -> Result<u64, StoreError> {
     v.parse().map_err(|_| {
         tracing::error!(target: "shieldwall::auth", value = v, "the token state's epoch is not a number of seconds");
@@ -436,6 +450,35 @@ fn parse_epoch(v: &str) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_revocation_marker_that_is_not_a_time_fails_closed() {
+        // A store edited by hand (or written by another version): a subject's marker that is
+        // not a plain Unix second must never read as "not revoked".
+        let s = TokenState::memory();
+        s.revoke_subject("alice", 60).await.unwrap();
+        // Issued after the state's epoch and after the revocation: a readable marker lets
+        // it through, so only the marker's parsing decides below.
+        let iat = now() + 2;
+        assert!(!s.is_revoked(None, None, "alice", Some(iat)).await.unwrap());
+        for bad in [
+            "garbage",
+            "1796111489.0",
+            " 1796111490",
+            "0x10",
+            "1e99",
+            "99999999999999999999999",
+            "",
+        ] {
+            s.set(TokenState::k("sub", "alice"), bad, 60).await.unwrap();
+            assert!(
+                s.is_revoked(None, None, "alice", Some(iat)).await.is_err(),
+                "{bad:?} read as a revocation time"
+            );
+            assert!(s.refused_until("alice").await.is_err(), "{bad:?}");
+            assert!(s.subject_revoked_at("alice").await.is_err(), "{bad:?}");
+        }
+    }
 
     #[tokio::test]
     async fn rotation_and_reuse() {
