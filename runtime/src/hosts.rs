@@ -270,7 +270,8 @@ fn parse_pattern(raw: &str) -> Result<Pattern, HostsError> {
 /// A bare host (no port), lower-cased, trailing dot removed, or `None` if not a valid name.
 /// Borrows when the name already is in that form (the common case: no copy per request).
 fn host_only(s: &str) -> Option<Cow<'_, str>> {
-    let trimmed = s.trim_end_matches('.');
+    // One trailing dot (the root label) is a spelling of the same name; two are no name.
+    let trimmed = s.strip_suffix('.').unwrap_or(s);
     if trimmed.is_empty() || trimmed.len() > 253 {
         return None;
     }
@@ -341,6 +342,29 @@ mod tests {
     use super::*;
     use axum::http::Request;
     use axum::http::request::Parts;
+
+    #[test]
+    fn one_trailing_dot_at_most() {
+        let hosts = AllowedHosts::list(["api.example.com", "*.example.org"]).unwrap();
+        assert!(
+            hosts.allows("api.example.com."),
+            "the root label is a valid spelling"
+        );
+        assert!(hosts.allows("x.example.org.:8080"));
+        for bad in [
+            "api.example.com..",
+            "api.example.com.....:8080",
+            "x.example.org...",
+            "api.example.com..:443",
+        ] {
+            assert!(!hosts.allows(bad), "{bad}");
+        }
+        let loopback = AllowedHosts::loopback();
+        for bad in ["localhost...", "127.0.0.1..", "localhost..:3000"] {
+            assert!(!loopback.allows(bad), "{bad}");
+        }
+        assert!(AllowedHosts::list(["api.example.com.."]).is_err());
+    }
 
     fn parts(host: Option<&str>, uri: &str) -> Parts {
         let mut b = Request::builder().uri(uri);
