@@ -83,7 +83,7 @@ def bearer(tok):
 
 
 def qs_admin(sub):
-    return mint(QS.secret, sub, ("admin",), iss="shieldwall-quickstart", aud="quickstart-api")
+    return mint(QS.secret, sub, ("admin",), iss=QS.iss, aud=QS.aud)
 
 
 def create_users(sub, n):
