@@ -93,9 +93,18 @@ pub enum ForwardedHeader {
 }
 
 /// A CIDR that does not parse.
+///
+/// Refused too: a range wider than a `/8` (which would believe much of the internet's
+/// forwarding headers: any client could name its own address and scheme), and a range with
+/// host bits set (`10.0.0.1/8`, `10.9.8.7/0`), whose writer meant something narrower.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0:?} is not an IP address or CIDR range (write \"10.0.0.0/8\" or \"2001:db8::/32\")")]
-pub struct BadCidr(pub String);
+#[error("trusted proxy {entry:?}: {why}")]
+pub struct BadCidr {
+    /// The entry as written.
+    pub entry: String,
+    /// What is wrong and what to write instead.
+    pub why: &'static str,
+}
 
 /// The proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -120,9 +129,39 @@ impl TrustedProxies {
             .into_iter()
             .map(|c| {
                 let c = c.as_ref().trim();
-                c.parse::<ipnet::IpNet>()
+                let bad = |why| BadCidr {
+                    entry: c.to_string(),
+                    why,
+                };
+                let net = c
+                    .parse::<ipnet::IpNet>()
                     .or_else(|_| c.parse::<IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| BadCidr(c.to_string()))
+                    .map_err(|_| {
+                        bad("not an IP address or CIDR range (write \"10.0.0.0/8\" or \"2001:db8::/32\")")
+                    })?;
+                if net.addr() != net.network() {
+                    return Err(bad(
+                        "the address has bits set beyond the prefix: write the network (\"10.0.0.0/8\") or the one address (\"10.0.0.1\")",
+                    ));
+                }
+                // An IPv4-mapped IPv6 range is an IPv4 range 96 bits further on.
+                let v4_prefix = match net {
+                    ipnet::IpNet::V4(n) => Some(n.prefix_len()),
+                    ipnet::IpNet::V6(n) if n.network().to_ipv4_mapped().is_some() => {
+                        Some(n.prefix_len().saturating_sub(96))
+                    }
+                    ipnet::IpNet::V6(_) => None,
+                };
+                let too_wide = match v4_prefix {
+                    Some(p) => p < 8,
+                    None => net.prefix_len() < 8,
+                };
+                if too_wide {
+                    return Err(bad(
+                        "wider than a /8: every client in it could name its own address and scheme; list your proxies' own ranges (\"10.0.0.0/16\")",
+                    ));
+                }
+                Ok(net)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
@@ -342,6 +381,42 @@ pub fn rate_ident(ip: IpAddr, v6_prefix: u8) -> IpAddr {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn trusting_everyone_is_refused() {
+        // Every spelling of "believe any client's forwarding headers", and ranges whose
+        // host bits say the writer meant something narrower.
+        for bad in [
+            "0.0.0.0/0",
+            "::/0",
+            "10.9.8.7/0",
+            "0.0.0.0/1",
+            "128.0.0.0/1",
+            "127.0.0.1/1",
+            "8.0.0.0/7",
+            "2000::/3",
+            "::ffff:0:0/96",
+            "10.0.0.1/8",
+            "2001:db8::1/32",
+        ] {
+            let e = TrustedProxies::parse([bad]).unwrap_err();
+            assert_eq!(e.entry, bad, "{bad}");
+        }
+        assert!(TrustedProxies::parse(["10.0.0.0/8", "0.0.0.0/0"]).is_err());
+        for good in [
+            "10.0.0.0/8",
+            "10.1.2.3",
+            "10.1.2.3/32",
+            "172.16.0.0/12",
+            "173.245.48.0/20",
+            "2400:cb00::/32",
+            "fd00::/8",
+            "::1",
+            "::ffff:10.0.0.0/104",
+        ] {
+            assert!(TrustedProxies::parse([good]).is_ok(), "{good}");
+        }
+    }
 
     fn headers(name: &str, values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
