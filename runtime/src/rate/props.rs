@@ -270,6 +270,60 @@ mod redis {
         }
     }
 
+    /// A bucket whose stored value is no time this store could have written (edited by
+    /// hand, written by something else) neither locks its owner out for ever nor misreports
+    /// the wait: a TAT beyond `now + tolerance` is read as a spent budget, rewritten with a
+    /// TTL, and whole again once that passes.
+    #[test]
+    fn a_corrupt_bucket_heals() {
+        let Some(redis) = store() else { return };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let q = Quota::new(5, 60, 5);
+        rt.block_on(async {
+            for (i, bad) in [
+                "1e300",
+                "inf",
+                "99999999999999999999999",
+                "9223372036854775807",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let scope = format!("corrupt#{i}");
+                let k = key(2, 0);
+                let name = redis.key(&scope, &k);
+                let mut set = ::redis::cmd("SET");
+                set.arg(&name).arg(bad);
+                redis.query::<()>(set).await.unwrap();
+                let now_us = 5_000_000_000;
+                let d = redis.check_at(&scope, &k, &q, now_us).await.unwrap();
+                assert!(!d.allowed, "{bad}: a spent budget");
+                assert_eq!(
+                    d.reset_secs, 12,
+                    "{bad}: Retry-After is one emission interval"
+                );
+                let mut pttl = ::redis::cmd("PTTL");
+                pttl.arg(&name);
+                let ttl: i64 = redis.query(pttl).await.unwrap();
+                assert!(
+                    ttl > 0 && ttl <= 61_000,
+                    "{bad}: rewritten with a TTL ({ttl} ms)"
+                );
+                // Once the tolerance has passed, the whole burst again.
+                let later = now_us + 60_000_000;
+                let mut admitted = 0;
+                for _ in 0..8 {
+                    admitted +=
+                        usize::from(redis.check_at(&scope, &k, &q, later).await.unwrap().allowed);
+                }
+                assert_eq!(admitted, 5, "{bad}");
+            }
+        });
+    }
+
     /// Quotas whose keys outlive a test case on Redis' real clock (a key's `PX` is counted
     /// from the script's `ahead`, at least one emission interval: here at least 6 s).
     fn slow_quota() -> impl Strategy<Value = Quota> {

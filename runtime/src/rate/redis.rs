@@ -70,7 +70,13 @@ end
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
+if tat == nil or tat ~= tat or tat < now then tat = now end
+if tat > now + tolerance then
+  -- No TAT this script writes runs further ahead (the value was edited or written by
+  -- something else): a spent budget, whole again once the tolerance has passed.
+  tat = now + tolerance
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil(tolerance / 1000) + 1)
+end
 local new_tat = tat + emission
 local ahead = new_tat - now
 if ahead <= tolerance then
