@@ -175,11 +175,26 @@ async fn read_body(req: Request, limit: u64) -> Result<(Parts, Bytes), Rejection
     }
 }
 
+/// The request's one `Content-Type`: two are refused like two `Host`s (a proxy that reads
+/// the other one would see another body format).
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    let mut all = headers.get_all(header::CONTENT_TYPE).iter();
+    let first = all.next()?;
+    if all.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// Bodies are read as UTF-8 (RFC 8259 for JSON; forms are percent-encoded UTF-8): a body
+/// that says it is another charset is refused, never misread.
+fn utf8_or_unsaid(mime: &mime::Mime) -> bool {
+    mime.get_param(mime::CHARSET)
+        .is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"))
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(ct) = content_type(headers) else {
         return false;
     };
     // The common case without a full media-type parse.
@@ -191,14 +206,15 @@ fn is_json(headers: &HeaderMap) -> bool {
     };
     mime.type_() == "application"
         && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        && utf8_or_unsaid(&mime)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    content_type(headers)
         .and_then(|ct| ct.parse::<mime::Mime>().ok())
-        .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded")
+        .is_some_and(|m| {
+            m.essence_str() == "application/x-www-form-urlencoded" && utf8_or_unsaid(&m)
+        })
 }
 
 /// Read a JSON body into `T`.
@@ -311,6 +327,49 @@ mod tests {
             .header(header::CONTENT_TYPE, ct)
             .body(Body::from(body))
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_content_type_in_utf8() {
+        for (cts, ok) in [
+            (&["application/json", "text/plain"][..], false),
+            (&["text/plain", "application/json"][..], false),
+            (&["application/json", "application/json"][..], false),
+            (&["application/json; charset=utf-16"][..], false),
+            (&["application/json; charset=latin1"][..], false),
+            (&["application/json; charset=UTF-8"][..], true),
+            (&["application/json;charset=utf-8"][..], true),
+        ] {
+            let mut r = Request::builder().method("POST").uri("/");
+            for ct in cts {
+                r = r.header(header::CONTENT_TYPE, *ct);
+            }
+            let r = r.body(Body::from(r#"{"name":"a","age":3}"#)).unwrap();
+            match json::<User>(r, 1024).await {
+                Ok(_) => assert!(ok, "{cts:?} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{cts:?} refused");
+                    assert_eq!(e.status(), 415, "{cts:?}");
+                }
+            }
+        }
+        for (cts, ok) in [
+            (
+                &["application/x-www-form-urlencoded", "application/json"][..],
+                false,
+            ),
+            (
+                &["application/x-www-form-urlencoded; charset=iso-8859-1"][..],
+                false,
+            ),
+            (&["application/x-www-form-urlencoded"][..], true),
+        ] {
+            let mut h = HeaderMap::new();
+            for ct in cts {
+                h.append(header::CONTENT_TYPE, ct.parse().unwrap());
+            }
+            assert_eq!(is_form(&h), ok, "{cts:?}");
+        }
     }
 
     #[tokio::test]
