@@ -92,7 +92,10 @@ pub fn static_get(service: &StaticService, target: &[u8]) -> Option<(StatusCode,
         let Ok(res) = service.oneshot(req).await;
         let status = res.status();
         let body = res.into_body().collect().await;
-        (status, body.map(|b| b.to_bytes().to_vec()).unwrap_or_default())
+        (
+            status,
+            body.map(|b| b.to_bytes().to_vec()).unwrap_or_default(),
+        )
     }))
 }
 
@@ -101,9 +104,8 @@ pub fn static_get(service: &StaticService, target: &[u8]) -> Option<(StatusCode,
 /// or the configuration is refused.
 pub fn cors_allow_origin(cors: &Cors, origin: HeaderValue) -> Option<HeaderValue> {
     let layer = cors.layer(&[Method::GET, Method::POST], true, true).ok()?;
-    let inner = tower::service_fn(|_: Request| async {
-        Ok::<_, Infallible>(Response::new(Body::empty()))
-    });
+    let inner =
+        tower::service_fn(|_: Request| async { Ok::<_, Infallible>(Response::new(Body::empty())) });
     let mut req = Request::new(Body::empty());
     req.headers_mut().insert(header::ORIGIN, origin);
     let Ok(res) = ready(layer.layer(inner).oneshot(req));
