@@ -397,6 +397,7 @@ class Watch:
         self.wall = time.monotonic() - self.wall0
         alive = self.t.alive()
         cpu = self.t.cpu_seconds() - self.cpu0 if alive else float("nan")
+        self.cpu = cpu
         samples = self.honest.finish()
         self._stop.set()
         self.sampler.join(1)
